@@ -1,0 +1,16 @@
+"""patroni-citus: a Patroni + Citus cluster on Docker, one stack per environment."""
+
+import pulumi
+
+from components import PatroniCitusCluster
+from components.config import read_settings
+
+settings = read_settings()
+cluster = PatroniCitusCluster(settings.cluster.scope, settings)
+
+pulumi.export("vip", cluster.vip)
+pulumi.export("coordinator", cluster.coordinator)
+pulumi.export("coordinatorPassword", cluster.coordinator_password)
+pulumi.export("etcdEndpoints", cluster.etcd_endpoints)
+pulumi.export("members", cluster.members)
+pulumi.export("groupLeaders", cluster.group_leaders)

@@ -1,0 +1,154 @@
+"""PatroniCitusCluster: the whole deployment of one stack, composed from the other components."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+import pulumi_random as random
+
+from . import render
+from .container_options import ContainerOptions
+from .etcd_cluster import EtcdCluster
+from .labels import docker_labels
+from .patroni_citus_group import PatroniCitusGroup
+from .settings import Settings
+from .vip_manager import VipManager
+
+IMAGE_CONTEXT = "images/patroni"  # relative to the project directory, where Pulumi runs
+LEADERS_TIMEOUT_S = 300
+
+
+class PatroniCitusCluster(pulumi.ComponentResource):
+    """Image, network, passwords, etcd, every Patroni group, the VIP, and the leaders probe."""
+
+    vip: pulumi.Output[Optional[str]]
+    coordinator: pulumi.Output[dict]
+    coordinator_password: pulumi.Output[str]
+    etcd_endpoints: pulumi.Output[list[str]]
+    members: pulumi.Output[dict]
+    group_leaders: pulumi.Output[dict]
+
+    def __init__(self, name: str, settings: Settings, *,
+                 container_options: ContainerOptions = ContainerOptions(),
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("patroni-citus:index:PatroniCitusCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        scope = settings.cluster.scope
+
+        image = docker.Image(
+            f"{name}-image",
+            image_name=settings.image.name,
+            build=docker.DockerBuildArgs(
+                context=IMAGE_CONTEXT,
+                dockerfile=f"{IMAGE_CONTEXT}/Dockerfile",
+                target=settings.image.flavour,
+                args={
+                    "BASE_IMAGE": settings.image.base_image,
+                    "PG_MAJOR": str(settings.image.postgres_major),
+                    "CITUS_VERSION": settings.image.citus_version,
+                    "VIP_MANAGER_VERSION": settings.image.vip_manager_version,
+                },
+            ),
+            skip_push=True,
+            opts=child)
+        # The local image id: a rebuild changes it, so dependent containers are replaced.
+        image_ref = image.repo_digest
+
+        network_labels = {"member_range": settings.network.member_range}
+        if settings.vip.enabled:
+            network_labels["vip"] = settings.vip.address
+        network = docker.Network(
+            f"{name}-net",
+            name=settings.network.name,
+            driver="bridge",
+            ipam_configs=[docker.NetworkIpamConfigArgs(
+                subnet=str(settings.network.subnet), gateway=str(settings.network.gateway))],
+            labels=docker_labels(scope, **network_labels),
+            opts=child)
+
+        credentials = self._credentials(name, settings, child)
+
+        etcd_image: pulumi.Input[str] = image_ref
+        if settings.etcd.image is not None:
+            etcd_image = docker.RemoteImage(
+                f"{name}-etcd-image", name=settings.etcd.image, keep_locally=True,
+                opts=child).image_id
+        etcd = EtcdCluster(f"{name}-etcd", settings, network, etcd_image,
+                           container_options=container_options, opts=child)
+
+        groups = []
+        for group in settings.groups:
+            groups.append(PatroniCitusGroup(
+                f"{name}-{group.label}", settings, group, network, image_ref, credentials,
+                container_options=container_options, depends_on=etcd.containers, opts=child))
+
+        sidecars: list[docker.Container] = []
+        if settings.vip.enabled:
+            vip_group = groups[settings.vip.group]
+            vip = VipManager(f"{name}-vip", settings, vip_group, image_ref,
+                             container_options=container_options,
+                             depends_on=etcd.containers, opts=child)
+            sidecars = vip.containers
+
+        patroni_containers = [c for g in groups for c in g.containers]
+        probe = command.local.Command(
+            f"{name}-group-leaders",
+            create=render.group_leaders_command(
+                settings, [m.name for m in settings.groups[0].members], LEADERS_TIMEOUT_S),
+            # Asked again whenever a member is replaced.
+            triggers=[c.id for c in patroni_containers],
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[*patroni_containers, *sidecars]))
+
+        self.vip = pulumi.Output.from_input(
+            str(settings.vip.address) if settings.vip.enabled else None)
+        self.coordinator = self._coordinator(settings)
+        self.coordinator_password = pulumi.Output.secret(credentials.apply(lambda c: c.superuser))
+        self.etcd_endpoints = etcd.client_endpoints
+        self.members = pulumi.Output.from_input({
+            str(g.number): [{"name": m.name, "address": str(m.address)} for m in g.members]
+            for g in settings.groups})
+        self.group_leaders = probe.stdout.apply(json.loads)
+        self.register_outputs({
+            "vip": self.vip, "coordinator": self.coordinator,
+            "coordinator_password": self.coordinator_password,
+            "etcd_endpoints": self.etcd_endpoints, "members": self.members,
+            "group_leaders": self.group_leaders})
+
+    @staticmethod
+    def _credentials(name: str, settings: Settings,
+                     opts: pulumi.ResourceOptions) -> pulumi.Output[render.Credentials]:
+        def password(key: str, supplied: Optional[str]) -> pulumi.Output[str]:
+            if supplied is not None:
+                return pulumi.Output.secret(supplied)
+            return random.RandomPassword(f"{name}-{key}-password", length=32, special=False,
+                                         opts=opts).result
+
+        passwords = settings.passwords
+        return pulumi.Output.all(
+            password("superuser", passwords.superuser),
+            password("replication", passwords.replication),
+            password("rest-api", passwords.rest_api),
+        ).apply(lambda values: render.Credentials(*values))
+
+    @staticmethod
+    def _coordinator(settings: Settings) -> pulumi.Output[dict]:
+        """Where clients connect: the VIP when it fronts group 0, otherwise every coordinator
+        member in one libpq host list, with the primary chosen by target_session_attrs.
+        The password is a separate secret output so these details stay readable."""
+        if settings.vip.enabled and settings.vip.group == 0:
+            host = str(settings.vip.address)
+        else:
+            host = ",".join(str(m.address) for m in settings.groups[0].members)
+        database = settings.citus.database if settings.citus.enabled else "postgres"
+        return pulumi.Output.from_input({
+            "host": host,
+            "port": render.POSTGRES_PORT,
+            "database": database,
+            "user": settings.patroni.superuser,
+            "targetSessionAttrs": "read-write",
+        })

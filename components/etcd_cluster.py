@@ -1,0 +1,53 @@
+"""EtcdCluster: the DCS that Patroni and vip-manager share."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from . import render
+from .container_options import ContainerOptions
+from .labels import docker_labels
+from .settings import Settings
+
+
+class EtcdCluster(pulumi.ComponentResource):
+    """N etcd members with static addresses and one named volume each."""
+
+    client_endpoints: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, settings: Settings, network: docker.Network,
+                 image: pulumi.Input[str], *, container_options: ContainerOptions,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("patroni-citus:index:EtcdCluster", name, None, opts)
+        scope = settings.cluster.scope
+        self.containers: list[docker.Container] = []
+        for member in settings.etcd_members:
+            child = f"{name}-{member.index + 1}"
+            volume = docker.Volume(
+                f"{child}-data",
+                name=f"{member.name}-data",
+                labels=docker_labels(scope, "etcd", member=member.name),
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.retain_volumes))
+            container = docker.Container(
+                child,
+                name=member.name,
+                hostname=member.name,
+                image=image,
+                command=render.etcd_command(settings, member),
+                networks_advanced=[docker.ContainerNetworksAdvancedArgs(
+                    name=network.name, ipv4_address=str(member.address))],
+                volumes=[docker.ContainerVolumeArgs(
+                    volume_name=volume.name, container_path=render.ETCD_DATA_MOUNT)],
+                labels=docker_labels(scope, "etcd", member=member.name,
+                                     data_path=render.ETCD_DATA_MOUNT),
+                healthcheck=container_options.healthcheck(render.etcd_healthcheck()),
+                restart="unless-stopped",
+                **container_options.logging(member.name),
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
+            self.containers.append(container)
+        self.client_endpoints = pulumi.Output.from_input(render.etcd_client_urls(settings))
+        self.register_outputs({"client_endpoints": self.client_endpoints})
+

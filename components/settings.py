@@ -437,6 +437,7 @@ def _read_citus(r: _Reader) -> CitusSettings:
 
 def _read_patroni(r: _Reader) -> PatroniSettings:
     members = r.value("members", 2, int, _between(1, MAX_GROUP_MEMBERS))
+    timing_problems = len(r.problems)
     ttl = r.value("ttl", 30, int, _between(20, 3600))
     loop_wait = r.value("loopWait", 10, int, _between(1, 3600))
     retry_timeout = r.value("retryTimeout", 10, int, _between(3, 3600))
@@ -458,7 +459,9 @@ def _read_patroni(r: _Reader) -> PatroniSettings:
     r.finish()
     if superuser == replication:
         r.fail("replicationUser", replication, "must differ from patroni.superuser")
-    if loop_wait + 2 * retry_timeout > ttl:
+    # The combined rule only means something once each value passes on its own.
+    timing_valid = len(r.problems) == timing_problems
+    if timing_valid and loop_wait + 2 * retry_timeout > ttl:
         r.fail("ttl", ttl, f"Patroni needs loop_wait + 2*retry_timeout <= ttl "
                            f"({loop_wait} + 2*{retry_timeout} = {loop_wait + 2 * retry_timeout})")
     return PatroniSettings(members, ttl, loop_wait, retry_timeout, lag, synchronous, failsafe,

@@ -1,0 +1,242 @@
+"""The whole program under Pulumi mocks, for every stack file in the repository."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.programrun import EchoMocks, run_stack, stack_names
+from tests.snapshot import render_graph
+
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+NETWORK = "docker:index/network:Network"
+IMAGE = "docker:index/image:Image"
+SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
+MOCK_PASSWORDS_PREFIX = "mock-password-"
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {stack: run_stack(stack) for stack in stack_names()}
+
+
+def labels(resource):
+    return {item["label"]: item["value"] for item in resource.inputs.get("labels", [])}
+
+
+def containers(run, role):
+    return [r for r in run.of_type(CONTAINER) if labels(r).get("patroni-citus.role") == role]
+
+
+def test_every_stack_file_is_covered(runs):
+    assert {"dev", "prod", "offline", "offline-vip"} <= set(runs)
+
+
+def test_dev_stack_declares_exactly_the_seed_topology(runs):
+    run = runs["dev"]
+    assert len(run.of_type(IMAGE)) == 1
+    assert len(run.of_type(NETWORK)) == 1
+    assert [c.inputs["name"] for c in sorted(containers(run, "etcd"), key=lambda r: r.name)] == \
+        ["citus-etcd-1", "citus-etcd-2", "citus-etcd-3"]
+    patroni = containers(run, "patroni")
+    assert len(patroni) == 6
+    by_group = {}
+    for c in patroni:
+        by_group.setdefault(labels(c)["patroni-citus.group"], []).append(c.inputs["name"])
+    assert {g: sorted(n) for g, n in by_group.items()} == {
+        "0": ["citus-coord-1", "citus-coord-2"], "1": ["citus-work1-1", "citus-work1-2"],
+        "2": ["citus-work2-1", "citus-work2-2"]}
+    assert len(containers(run, "vip-manager")) == 2
+    assert len(run.of_type(CONTAINER)) == 11
+    assert len(run.of_type(VOLUME)) == 3 + 6
+    assert {"vip", "groupLeaders", "coordinator", "coordinatorPassword", "etcdEndpoints",
+            "members"} <= set(run.outputs)
+
+
+def test_component_types_and_parents(runs):
+    run = runs["dev"]
+    components = {r.name: r.type for r in run.resources if not r.custom}
+    assert components == {
+        "citus": "patroni-citus:index:PatroniCitusCluster",
+        "citus-etcd": "patroni-citus:index:EtcdCluster",
+        "citus-coord": "patroni-citus:index:PatroniCitusGroup",
+        "citus-work1": "patroni-citus:index:PatroniCitusGroup",
+        "citus-work2": "patroni-citus:index:PatroniCitusGroup",
+        "citus-vip": "patroni-citus:index:VipManager",
+    }
+    for resource in run.resources:
+        if resource.custom:
+            parent = run.by_urn(resource.options["parent"])
+            assert resource.name.startswith(parent.name + "-"), resource.name
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_network_and_static_addresses(runs, stack):
+    run = runs[stack]
+    config = {k.split(":", 1)[1]: v for k, v in
+              yaml.safe_load(Path(f"Pulumi.{stack}.yaml").read_text())["config"].items()}
+    (network,) = run.of_type(NETWORK)
+    assert network.inputs["ipamConfigs"][0]["subnet"] == config["network"]["subnet"]
+    assert labels(network)["patroni-citus.member-range"] == config["network"]["memberRange"]
+    addresses = []
+    for c in containers(run, "etcd") + containers(run, "patroni"):
+        (attachment,) = c.inputs["networksAdvanced"]
+        assert attachment["name"] == network.inputs["name"]
+        addresses.append(attachment["ipv4Address"])
+    assert len(addresses) == len(set(addresses))
+    for sidecar in containers(run, "vip-manager"):
+        member = labels(sidecar)["patroni-citus.member"]
+        assert sidecar.inputs["networkMode"] == f"container:{member}"
+        assert "networksAdvanced" not in sidecar.inputs
+    vip = config.get("vip", {})
+    if vip.get("enabled"):
+        assert vip["address"] not in addresses
+        assert labels(network)["patroni-citus.vip"] == vip["address"]
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_every_member_mounts_its_own_retained_volume(runs, stack):
+    run = runs[stack]
+    volumes = {v.inputs["name"]: v for v in run.of_type(VOLUME)}
+    members = containers(run, "etcd") + containers(run, "patroni")
+    assert len(volumes) == len(members)
+    for c in members:
+        (mount,) = c.inputs["volumes"]
+        assert mount["volumeName"] == f"{c.inputs['name']}-data"
+        assert mount["containerPath"] == labels(c)["patroni-citus.data-path"]
+        assert mount["containerPath"] in ("/var/lib/etcd", "/var/lib/postgresql/data")
+        assert volumes[mount["volumeName"]].options["retainOnDelete"]
+    for c in run.of_type(CONTAINER):
+        assert c.options["deleteBeforeReplace"], "fixed container names need delete-before-replace"
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_capabilities_only_on_vip_sidecars(runs, stack):
+    for c in runs[stack].of_type(CONTAINER):
+        caps = c.inputs.get("capabilities", {}).get("adds", [])
+        if labels(c)["patroni-citus.role"] == "vip-manager":
+            assert sorted(caps) == ["NET_ADMIN", "NET_RAW"]
+            assert c.inputs["stopSignal"] == "SIGINT" and c.inputs["user"] == "root"
+        else:
+            assert caps == [] and "user" not in c.inputs and not c.inputs.get("privileged")
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_restart_policy_and_healthcheck_everywhere(runs, stack):
+    for c in runs[stack].of_type(CONTAINER):
+        assert c.inputs["restart"] == "unless-stopped"
+        assert c.inputs["healthcheck"]["tests"][0] == "CMD"
+
+
+def test_uploads_carry_the_rendered_config_and_pgpass(runs):
+    run = runs["dev"]
+    member = run.named("citus-coord-2")
+    uploads = {u["file"]: u for u in member.inputs["uploads"]}
+    assert set(uploads) == {"/etc/patroni/patroni.yml", "/var/lib/postgresql/.pgpass"}
+    for upload in uploads.values():
+        assert upload["permissions"] == "0600" and upload["owner"] == "999"
+    config = yaml.safe_load(uploads["/etc/patroni/patroni.yml"]["content"])
+    assert config["name"] == "citus-coord-2" and config["citus"]["group"] == 0
+    assert config["postgresql"]["authentication"]["superuser"]["password"] == \
+        f"{MOCK_PASSWORDS_PREFIX}citus-superuser-password"
+    offline = runs["offline"].named("offline-pg-1")
+    assert [u["file"] for u in offline.inputs["uploads"]] == ["/etc/patroni/patroni.yml"]
+
+
+def test_images_and_dependencies(runs):
+    run = runs["dev"]
+    (image,) = run.of_type(IMAGE)
+    assert image.inputs["skipPush"] is True
+    assert image.inputs["build"]["target"] == "upstream"
+    assert image.inputs["build"]["context"] == "images/patroni"
+    assert image.inputs["build"]["args"]["PG_MAJOR"] == "16"
+    digest = image.outputs["repoDigest"]
+    etcd_urns = {c.urn for c in containers(run, "etcd")}
+    for c in run.of_type(CONTAINER):
+        assert c.inputs["image"] == digest  # a rebuild replaces every container
+    for c in containers(run, "patroni"):
+        assert etcd_urns <= set(c.options["dependencies"])
+    for sidecar in containers(run, "vip-manager"):
+        member = run.named(sidecar.name.replace("citus-vip-", "citus-coord-"))
+        assert member.urn in sidecar.options["dependencies"]
+    probe = run.named("citus-group-leaders")
+    assert {c.urn for c in containers(run, "patroni")} <= set(probe.options["dependencies"])
+    assert probe.inputs["create"].startswith("python3 scripts/group_leaders.py --groups 0,1,2 ")
+
+
+def test_prod_pulls_a_pinned_etcd_image(runs):
+    run = runs["prod"]
+    (remote,) = run.of_type("docker:index/remoteImage:RemoteImage")
+    assert remote.inputs["name"] == "quay.io/coreos/etcd:v3.5.16"
+    for c in containers(run, "etcd"):
+        assert c.inputs["image"] == remote.outputs["imageId"]
+    assert len(containers(run, "etcd")) == 5
+    assert all(c.inputs["memory"] == 4096 for c in containers(run, "patroni"))
+
+
+def test_outputs(runs):
+    dev = runs["dev"].outputs
+    assert dev["vip"] == "172.30.254.254"
+    assert dev["coordinator"] == {"host": "172.30.254.254", "port": 5432, "database": "test",
+                                  "user": "postgres", "targetSessionAttrs": "read-write"}
+    assert dev["etcdEndpoints"] == ["http://172.30.1.1:2379", "http://172.30.1.2:2379",
+                                    "http://172.30.1.3:2379"]
+    assert dev["members"]["1"] == [{"name": "citus-work1-1", "address": "172.30.1.33"},
+                                   {"name": "citus-work1-2", "address": "172.30.1.34"}]
+    assert runs["dev"].secret_outputs == {"coordinatorPassword"}
+    offline = runs["offline"].outputs
+    assert offline["vip"] is None
+    assert offline["coordinator"]["host"] == "172.28.1.17,172.28.1.18,172.28.1.19"
+    assert offline["coordinator"]["database"] == "postgres"
+
+
+def test_group_leaders_output_parses_the_probe(runs):
+    class LeaderMocks(EchoMocks):
+        def new_resource(self, args):
+            id_, outputs = super().new_resource(args)
+            if args.typ == "command:local:Command":
+                outputs["stdout"] = json.dumps({"0": "citus-coord-2", "1": "citus-work1-1"})
+            return id_, outputs
+
+    run = run_stack("dev", LeaderMocks())
+    assert run.outputs["groupLeaders"] == {"0": "citus-coord-2", "1": "citus-work1-1"}
+
+
+def test_supplied_passwords_are_used_and_stay_secret():
+    run = run_stack("dev", secrets={"superuserPassword": "supplied-superuser-pw"})
+    assert run.outputs["coordinatorPassword"] == "supplied-superuser-pw"
+    assert "coordinatorPassword" in run.secret_outputs
+    names = {r.name for r in run.of_type("random:index/randomPassword:RandomPassword")}
+    assert names == {"citus-replication-password", "citus-rest-api-password"}
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_no_secret_in_environment_labels_or_plain_outputs(runs, stack):
+    run = runs[stack]
+    secrets = [r.outputs["result"] for r in run.of_type("random:index/randomPassword:RandomPassword")]
+    assert len(secrets) == 3
+    for c in run.of_type(CONTAINER):
+        exposed = json.dumps([c.inputs.get("envs", []), c.inputs.get("labels", []),
+                              c.inputs.get("command", [])])
+        assert not any(s in exposed for s in secrets), c.name
+    plain = json.dumps({k: v for k, v in run.outputs.items() if k not in run.secret_outputs})
+    assert not any(s in plain for s in secrets)
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_resource_graph_matches_snapshot(runs, stack):
+    run = runs[stack]
+    secret_values = {r.outputs["result"] for r in
+                     run.of_type("random:index/randomPassword:RandomPassword")}
+    text = render_graph(run, secret_values)
+    path = SNAPSHOTS / f"{stack}.txt"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no snapshot for {stack}: run with UPDATE_SNAPSHOTS=1"
+    assert text == path.read_text(), (
+        f"the resource graph of stack {stack} changed; review the diff and regenerate with "
+        "UPDATE_SNAPSHOTS=1")

@@ -4,7 +4,9 @@ from .cluster import PatroniCitusCluster
 from .container_options import ContainerOptions
 from .etcd_cluster import EtcdCluster
 from .patroni_citus_group import PatroniCitusGroup
+from .observability import Observability
 from .vip_manager import VipManager
 
 __all__ = ["PatroniCitusCluster", "ContainerOptions", "EtcdCluster", "PatroniCitusGroup",
-           "VipManager"]
+           "VipManager",
+           "Observability"]

@@ -11,9 +11,9 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from . import render
-from .container_options import ContainerOptions
 from .etcd_cluster import EtcdCluster
 from .labels import docker_labels
+from .observability import Observability, prometheus_targets
 from .patroni_citus_group import PatroniCitusGroup
 from .settings import Settings
 from .vip_manager import VipManager
@@ -31,9 +31,10 @@ class PatroniCitusCluster(pulumi.ComponentResource):
     etcd_endpoints: pulumi.Output[list[str]]
     members: pulumi.Output[dict]
     group_leaders: pulumi.Output[dict]
+    observability: Observability
+    prometheus_targets: pulumi.Output[list[dict]]
 
-    def __init__(self, name: str, settings: Settings, *,
-                 container_options: ContainerOptions = ContainerOptions(),
+    def __init__(self, name: str, settings: Settings,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("patroni-citus:index:PatroniCitusCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -71,6 +72,10 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             opts=child)
 
         credentials = self._credentials(name, settings, child)
+
+        # Declared before every other container: with observability on, they log to fluentd.
+        self.observability = Observability(f"{name}-observability", settings, network, opts=child)
+        container_options = self.observability.container_options
 
         etcd_image: pulumi.Input[str] = image_ref
         if settings.etcd.image is not None:
@@ -113,11 +118,12 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             str(g.number): [{"name": m.name, "address": str(m.address)} for m in g.members]
             for g in settings.groups})
         self.group_leaders = probe.stdout.apply(json.loads)
+        self.prometheus_targets = pulumi.Output.from_input(prometheus_targets(settings))
         self.register_outputs({
             "vip": self.vip, "coordinator": self.coordinator,
             "coordinator_password": self.coordinator_password,
             "etcd_endpoints": self.etcd_endpoints, "members": self.members,
-            "group_leaders": self.group_leaders})
+            "group_leaders": self.group_leaders, "prometheus_targets": self.prometheus_targets})
 
     @staticmethod
     def _credentials(name: str, settings: Settings,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+import pulumi
 import pulumi_docker as docker
 
 
@@ -17,6 +18,8 @@ class ContainerOptions:
     health_timeout: str = "3s"
     health_retries: int = 3
     health_start_period: str = "30s"
+    # Resources every cluster container waits for (fluentd, when logs go there).
+    depends_on: tuple[pulumi.Resource, ...] = ()
 
     def healthcheck(self, test: list[str]) -> docker.ContainerHealthcheckArgs:
         return docker.ContainerHealthcheckArgs(

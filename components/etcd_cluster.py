@@ -46,7 +46,8 @@ class EtcdCluster(pulumi.ComponentResource):
                 healthcheck=container_options.healthcheck(render.etcd_healthcheck()),
                 restart="unless-stopped",
                 **container_options.logging(member.name),
-                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(container_options.depends_on),
+                                            delete_before_replace=True))
             self.containers.append(container)
         self.client_endpoints = pulumi.Output.from_input(render.etcd_client_urls(settings))
         self.register_outputs({"client_endpoints": self.client_endpoints})

@@ -70,7 +70,9 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 cpus=limits.cpus,
                 shm_size=limits.shm_size_mb,
                 **container_options.logging(member.name),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on),
+                opts=pulumi.ResourceOptions(parent=self,
+                                            depends_on=[*depends_on,
+                                                        *container_options.depends_on],
                                             delete_before_replace=True))
             self.containers.append(container)
         self.members = pulumi.Output.from_input(

@@ -121,6 +121,27 @@ class ImageSettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    """One observability service: a pinned image published on a host address."""
+
+    enabled: bool
+    image: str
+    host_ip: str
+    host_port: int
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    enabled: bool
+    cadvisor: ServiceSettings
+    fluentd: ServiceSettings
+    adminer: ServiceSettings
+
+    def active(self, service: str) -> bool:
+        return self.enabled and getattr(self, service).enabled
+
+
+@dataclass(frozen=True)
 class Passwords:
     """Passwords supplied as config secrets; None means 'generate one'."""
 
@@ -156,6 +177,12 @@ class Settings:
     image: ImageSettings
     passwords: Passwords
     retain_volumes: bool
+    observability: ObservabilitySettings
+
+    @property
+    def adminer_address(self) -> ipaddress.IPv4Address:
+        """The last host of the member range, far from the member slots."""
+        return self.network.member_range.broadcast_address - 1
 
     @property
     def etcd_members(self) -> tuple[Member, ...]:
@@ -314,7 +341,8 @@ def load_settings(config: Mapping[str, Any], secrets: Mapping[str, Optional[str]
     password keys that were stored without encryption."""
     problems: list[str] = []
 
-    known = {"cluster", "network", "etcd", "citus", "patroni", "vip", "image", "volumes"}
+    known = {"cluster", "network", "etcd", "citus", "patroni", "vip", "image", "volumes",
+             "observability"}
     for key in sorted(set(config) - known):
         problems.append(f"patroni-citus:{key}: unknown key (see README, 'Configuration')")
 
@@ -329,12 +357,15 @@ def load_settings(config: Mapping[str, Any], secrets: Mapping[str, Optional[str]
     retain = volumes.value("retainOnDelete", True, bool)
     volumes.finish()
     passwords = _read_passwords(secrets, plaintext, problems)
+    observability = _read_observability(
+        _Reader("observability", config.get("observability"), problems))
 
     if not problems:
         _check_cross_rules(network, image, etcd, citus, patroni, vip, problems)
     if problems:
         raise SettingsError(problems)
-    settings = Settings(cluster, network, etcd, citus, patroni, vip, image, passwords, retain)
+    settings = Settings(cluster, network, etcd, citus, patroni, vip, image, passwords, retain,
+                        observability)
     _check_addresses(settings, problems)
     if problems:
         raise SettingsError(problems)
@@ -524,6 +555,38 @@ def _read_passwords(secrets: Mapping[str, Optional[str]], plaintext: frozenset[s
     return Passwords(**values)
 
 
+# Pinned upstream images; the integration suite points these keys at local stand-ins.
+OBSERVABILITY_DEFAULTS = {
+    "cadvisor": ("gcr.io/cadvisor/cadvisor:v0.49.1", 8080, True),
+    "fluentd": ("fluent/fluentd:v1.17.1-debian-1.0", 24224, True),
+    "adminer": ("adminer:4.8.1", 8081, False),
+}
+
+
+def _read_observability(r: _Reader) -> ObservabilitySettings:
+    enabled = r.value("enabled", False, bool)
+    allow_public = r.value("allowPublicPorts", False, bool)
+    services = {}
+    for service, (image, port, on) in OBSERVABILITY_DEFAULTS.items():
+        s = _Reader(f"observability.{service}", r.raw.pop(service, None), r.problems)
+        host_ip = s.value("hostIp", "127.0.0.1", str, _address)
+        if host_ip != "127.0.0.1" and not allow_public:
+            s.fail("hostIp", host_ip, "publishes beyond loopback; set "
+                   "observability.allowPublicPorts to true if that is intended")
+        services[service] = ServiceSettings(
+            enabled=s.value("enabled", on, bool),
+            image=s.value("image", image, str, _image_reference),
+            host_ip=host_ip,
+            host_port=s.value("hostPort", port, int, _between(1, 65535)))
+        s.finish()
+    r.finish()
+    ports = [(v.host_ip, v.host_port) for v in services.values() if v.enabled]
+    for service, value in services.items():
+        if value.enabled and ports.count((value.host_ip, value.host_port)) > 1:
+            r.fail(f"{service}.hostPort", value.host_port, "is published by another service too")
+    return ObservabilitySettings(enabled, **services)
+
+
 def _check_cross_rules(network: NetworkSettings, image: ImageSettings, etcd: EtcdSettings,
                        citus: CitusSettings, patroni: PatroniSettings, vip: VipSettings,
                        problems: list[str]) -> None:
@@ -553,6 +616,8 @@ def _check_cross_rules(network: NetworkSettings, image: ImageSettings, etcd: Etc
 def _check_addresses(settings: Settings, problems: list[str]) -> None:
     """Defence in depth: no two things on the network may share an address."""
     owners: dict[ipaddress.IPv4Address, str] = {settings.network.gateway: "the gateway"}
+    if settings.observability.active("adminer"):
+        owners[settings.adminer_address] = "adminer"
     if settings.vip.address is not None:
         owners.setdefault(settings.vip.address, "the VIP")
     members = list(settings.etcd_members) + [m for g in settings.groups for m in g.members]

@@ -52,7 +52,8 @@ class VipManager(pulumi.ComponentResource):
                 stop_timeout=10,
                 **container_options.logging(sidecar_name),
                 opts=pulumi.ResourceOptions(parent=self,
-                                            depends_on=[member_container, *depends_on],
+                                            depends_on=[member_container, *depends_on,
+                                                        *container_options.depends_on],
                                             delete_before_replace=True))
             self.containers.append(container)
         self.address = pulumi.Output.from_input(str(settings.vip.address))

@@ -66,6 +66,7 @@ def test_component_types_and_parents(runs):
         "citus-work1": "patroni-citus:index:PatroniCitusGroup",
         "citus-work2": "patroni-citus:index:PatroniCitusGroup",
         "citus-vip": "patroni-citus:index:VipManager",
+        "citus-observability": "patroni-citus:index:Observability",
     }
     for resource in run.resources:
         if resource.custom:
@@ -100,7 +101,8 @@ def test_network_and_static_addresses(runs, stack):
 @pytest.mark.parametrize("stack", stack_names())
 def test_every_member_mounts_its_own_retained_volume(runs, stack):
     run = runs[stack]
-    volumes = {v.inputs["name"]: v for v in run.of_type(VOLUME)}
+    volumes = {v.inputs["name"]: v for v in run.of_type(VOLUME)
+               if labels(v)["patroni-citus.role"] in ("etcd", "patroni")}
     members = containers(run, "etcd") + containers(run, "patroni")
     assert len(volumes) == len(members)
     for c in members:
@@ -169,7 +171,8 @@ def test_images_and_dependencies(runs):
 
 def test_prod_pulls_a_pinned_etcd_image(runs):
     run = runs["prod"]
-    (remote,) = run.of_type("docker:index/remoteImage:RemoteImage")
+    (remote,) = [r for r in run.of_type("docker:index/remoteImage:RemoteImage")
+                 if r.name == "citus-prod-etcd-image"]
     assert remote.inputs["name"] == "quay.io/coreos/etcd:v3.5.16"
     for c in containers(run, "etcd"):
         assert c.inputs["image"] == remote.outputs["imageId"]

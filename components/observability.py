@@ -1,0 +1,150 @@
+"""Observability: cadvisor metrics, a fluentd log pipeline for every cluster container, and
+the optional adminer SQL console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from . import render
+from .container_options import ContainerOptions
+from .labels import docker_labels
+from .settings import Settings
+
+FLUENTD_CONF = Path(__file__).resolve().parent.parent / "images" / "fluentd" / "fluent.conf"
+CADVISOR_PORT = 8080
+FLUENTD_PORT = 24224
+ADMINER_PORT = 8080
+
+
+class Observability(pulumi.ComponentResource):
+    """Declared before the cluster's containers: they log to its fluentd."""
+
+    cadvisor_url: pulumi.Output[Optional[str]]
+    fluentd_address: pulumi.Output[Optional[str]]
+    adminer_url: pulumi.Output[Optional[str]]
+
+    def __init__(self, name: str, settings: Settings, network: docker.Network,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("patroni-citus:index:Observability", name, None, opts)
+        obs = settings.observability
+        scope = settings.cluster.scope
+        self._base = ContainerOptions()
+        self.containers: list[docker.Container] = []
+        self.container_options = self._base
+        cadvisor_url = fluentd_address = adminer_url = None
+
+        if obs.active("fluentd"):
+            fluentd = self._fluentd(name, settings)
+            fluentd_address = f"{obs.fluentd.host_ip}:{obs.fluentd.host_port}"
+            # The logging driver runs in the daemon and reaches fluentd on the host's
+            # published port. Async: a fluentd outage must never stop a database container.
+            self.container_options = ContainerOptions(
+                log_driver="fluentd",
+                log_opts={"fluentd-address": f"tcp://{fluentd_address}",
+                          "fluentd-async": "true"},
+                depends_on=(fluentd,))
+        if obs.active("cadvisor"):
+            self._cadvisor(name, settings)
+            cadvisor_url = f"http://{obs.cadvisor.host_ip}:{obs.cadvisor.host_port}"
+        if obs.active("adminer"):
+            self._adminer(name, settings, network, scope)
+            adminer_url = f"http://{obs.adminer.host_ip}:{obs.adminer.host_port}"
+
+        self.cadvisor_url = pulumi.Output.from_input(cadvisor_url)
+        self.fluentd_address = pulumi.Output.from_input(fluentd_address)
+        self.adminer_url = pulumi.Output.from_input(adminer_url)
+        self.register_outputs({"cadvisor_url": self.cadvisor_url,
+                               "fluentd_address": self.fluentd_address,
+                               "adminer_url": self.adminer_url})
+
+    def _image(self, name: str, reference: str) -> pulumi.Output[str]:
+        return docker.RemoteImage(f"{name}-image", name=reference, keep_locally=True,
+                                  opts=pulumi.ResourceOptions(parent=self)).image_id
+
+    def _container(self, resource_name: str, **args) -> docker.Container:
+        container = docker.Container(
+            resource_name, restart="unless-stopped",
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True), **args)
+        self.containers.append(container)
+        return container
+
+    def _fluentd(self, name: str, settings: Settings) -> docker.Container:
+        service = settings.observability.fluentd
+        scope = settings.cluster.scope
+        child = f"{name}-fluentd"
+        volume = docker.Volume(
+            f"{child}-data", name=f"{scope}-fluentd-data",
+            labels=docker_labels(scope, "fluentd"),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.retain_volumes))
+        return self._container(
+            child,
+            name=f"{scope}-fluentd",
+            image=self._image(child, service.image),
+            uploads=[docker.ContainerUploadArgs(file="/fluentd/etc/fluent.conf",
+                                                content=FLUENTD_CONF.read_text())],
+            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name,
+                                                container_path="/fluentd/log")],
+            ports=[docker.ContainerPortArgs(internal=FLUENTD_PORT, external=service.host_port,
+                                            ip=service.host_ip, protocol="tcp")],
+            labels=docker_labels(scope, "fluentd", data_path="/fluentd/log"),
+            healthcheck=self._base.healthcheck([
+                "CMD", "ruby", "-rnet/http", "-e",
+                "exit Net::HTTP.get_response(URI('http://127.0.0.1:24220/api/plugins.json'))"
+                ".is_a?(Net::HTTPSuccess)"]))
+
+    def _cadvisor(self, name: str, settings: Settings) -> docker.Container:
+        service = settings.observability.cadvisor
+        scope = settings.cluster.scope
+        child = f"{name}-cadvisor"
+        read_only = [("/", "/rootfs"), ("/var/run", "/var/run"), ("/sys", "/sys"),
+                     ("/var/lib/docker", "/var/lib/docker")]
+        return self._container(
+            child,
+            name=f"{scope}-cadvisor",
+            image=self._image(child, service.image),
+            command=["--docker_only=true", "--housekeeping_interval=10s",
+                     "--store_container_labels=false",
+                     "--whitelisted_container_labels=patroni-citus.cluster,patroni-citus.role,"
+                     "patroni-citus.member"],
+            mounts=[docker.ContainerMountArgs(type="bind", source=source, target=target,
+                                              read_only=True) for source, target in read_only],
+            ports=[docker.ContainerPortArgs(internal=CADVISOR_PORT, external=service.host_port,
+                                            ip=service.host_ip, protocol="tcp")],
+            labels=docker_labels(scope, "cadvisor"),
+            healthcheck=self._base.healthcheck([
+                "CMD", "wget", "--quiet", "--tries=1", "--spider",
+                f"http://127.0.0.1:{CADVISOR_PORT}/healthz"]))
+
+    def _adminer(self, name: str, settings: Settings, network: docker.Network,
+                 scope: str) -> docker.Container:
+        service = settings.observability.adminer
+        child = f"{name}-adminer"
+        coordinator = (str(settings.vip.address) if settings.vip.enabled and settings.vip.group == 0
+                       else str(settings.groups[0].members[0].address))
+        return self._container(
+            child,
+            name=f"{scope}-adminer",
+            image=self._image(child, service.image),
+            envs=[f"ADMINER_DEFAULT_SERVER={coordinator}"],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(
+                name=network.name, ipv4_address=str(settings.adminer_address))],
+            ports=[docker.ContainerPortArgs(internal=ADMINER_PORT, external=service.host_port,
+                                            ip=service.host_ip, protocol="tcp")],
+            labels=docker_labels(scope, "adminer"),
+            healthcheck=self._base.healthcheck([
+                "CMD", "php", "-r",
+                f"exit(@file_get_contents('http://127.0.0.1:{ADMINER_PORT}') === false ? 1 : 0);"]))
+
+
+def prometheus_targets(settings: Settings) -> list[dict]:
+    """Scrape targets in Prometheus' file_sd format: Patroni serves /metrics on its REST port,
+    etcd on its client port."""
+    scope = settings.cluster.scope
+    patroni = [f"{m.address}:{render.REST_API_PORT}" for g in settings.groups for m in g.members]
+    etcd = [f"{m.address}:{render.ETCD_CLIENT_PORT}" for m in settings.etcd_members]
+    return [{"targets": patroni, "labels": {"job": "patroni", "cluster": scope}},
+            {"targets": etcd, "labels": {"job": "etcd", "cluster": scope}}]

@@ -1,0 +1,95 @@
+"""The Observability component under mocks: containers, mounts, ports, uploads, logging."""
+
+import pytest
+
+from tests.programrun import run_stack, stack_config
+
+CONTAINER = "docker:index/container:Container"
+
+
+def with_observability(stack, **observability):
+    config = stack_config(stack)
+    config["patroni-citus:observability"] = {"enabled": True, **observability}
+    return run_stack(stack, config=config)
+
+
+def role(resource):
+    return {i["label"]: i["value"] for i in resource.inputs.get("labels", [])}.get(
+        "patroni-citus.role")
+
+
+@pytest.fixture(scope="module")
+def on():
+    return with_observability("dev", adminer={"enabled": True})
+
+
+def test_services_and_their_ports(on):
+    by_role = {role(c): c for c in on.of_type(CONTAINER)}
+    cadvisor, fluentd, adminer = by_role["cadvisor"], by_role["fluentd"], by_role["adminer"]
+    assert cadvisor.inputs["ports"] == [{"internal": 8080.0, "external": 8080.0,
+                                         "ip": "127.0.0.1", "protocol": "tcp"}]
+    assert fluentd.inputs["ports"][0]["external"] == 24224.0
+    assert fluentd.inputs["ports"][0]["ip"] == "127.0.0.1"
+    assert adminer.inputs["ports"][0]["external"] == 8081.0
+    mounts = {m["target"]: m for m in cadvisor.inputs["mounts"]}
+    assert set(mounts) == {"/rootfs", "/var/run", "/sys", "/var/lib/docker"}
+    assert all(m["readOnly"] and m["type"] == "bind" for m in mounts.values())
+    assert "capabilities" not in cadvisor.inputs and not cadvisor.inputs.get("privileged")
+
+
+def test_fluentd_config_is_uploaded_and_logs_persist(on):
+    fluentd = next(c for c in on.of_type(CONTAINER) if role(c) == "fluentd")
+    (upload,) = fluentd.inputs["uploads"]
+    assert upload["file"] == "/fluentd/etc/fluent.conf"
+    assert "@type forward" in upload["content"] and "${tag}" in upload["content"]
+    assert fluentd.inputs["volumes"] == [{"volumeName": "citus-fluentd-data",
+                                          "containerPath": "/fluentd/log"}]
+
+
+def test_every_cluster_container_logs_to_fluentd_asynchronously(on):
+    fluentd = next(c for c in on.of_type(CONTAINER) if role(c) == "fluentd")
+    cluster = [c for c in on.of_type(CONTAINER) if role(c) in ("etcd", "patroni", "vip-manager")]
+    assert len(cluster) == 11
+    for c in cluster:
+        assert c.inputs["logDriver"] == "fluentd"
+        assert c.inputs["logOpts"] == {"fluentd-address": "tcp://127.0.0.1:24224",
+                                       "fluentd-async": "true", "tag": c.inputs["name"]}
+        assert fluentd.urn in c.options["dependencies"], c.name
+
+
+def test_adminer_points_at_the_vip_from_a_static_address(on):
+    adminer = next(c for c in on.of_type(CONTAINER) if role(c) == "adminer")
+    assert adminer.inputs["envs"] == ["ADMINER_DEFAULT_SERVER=172.30.254.254"]
+    assert adminer.inputs["networksAdvanced"] == [{"name": "citus-net",
+                                                   "ipv4Address": "172.30.1.254"}]
+
+
+def test_outputs_when_on(on):
+    assert on.outputs["cadvisorUrl"] == "http://127.0.0.1:8080"
+    assert on.outputs["fluentdAddress"] == "127.0.0.1:24224"
+    assert on.outputs["adminerUrl"] == "http://127.0.0.1:8081"
+    patroni, etcd = on.outputs["prometheusTargets"]
+    assert patroni["labels"] == {"job": "patroni", "cluster": "citus"}
+    assert patroni["targets"][0] == "172.30.1.17:8008" and len(patroni["targets"]) == 6
+    assert etcd["targets"] == ["172.30.1.1:2379", "172.30.1.2:2379", "172.30.1.3:2379"]
+
+
+def test_nothing_when_off():
+    off = run_stack("dev")
+    roles = {role(c) for c in off.of_type(CONTAINER)}
+    assert roles == {"etcd", "patroni", "vip-manager"}
+    assert not any("logDriver" in c.inputs for c in off.of_type(CONTAINER))
+    assert off.outputs["cadvisorUrl"] is None and off.outputs["adminerUrl"] is None
+    assert off.outputs["fluentdAddress"] is None
+    assert len(off.outputs["prometheusTargets"][0]["targets"]) == 6
+
+
+def test_public_ports_need_an_explicit_opt_in():
+    from components.settings import SettingsError, load_settings
+    with pytest.raises(SettingsError) as info:
+        load_settings({"observability": {"enabled": True, "cadvisor": {"hostIp": "0.0.0.0"}}}, {})
+    assert info.value.problems == [
+        "patroni-citus:observability.cadvisor.hostIp = '0.0.0.0': publishes beyond loopback; "
+        "set observability.allowPublicPorts to true if that is intended"]
+    load_settings({"observability": {"enabled": True, "allowPublicPorts": True,
+                                     "cadvisor": {"hostIp": "0.0.0.0"}}}, {})

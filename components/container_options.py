@@ -26,6 +26,11 @@ class ContainerOptions:
             tests=test, interval=self.health_interval, timeout=self.health_timeout,
             retries=self.health_retries, start_period=self.health_start_period)
 
+    @staticmethod
+    def no_raw_sockets() -> docker.ContainerCapabilitiesArgs:
+        """Docker grants NET_RAW by default; only vip-manager sidecars need it."""
+        return docker.ContainerCapabilitiesArgs(drops=["NET_RAW"])
+
     def logging(self, container_name: str) -> dict:
         """Keyword arguments for docker.Container: empty when logs stay with Docker's default."""
         if self.log_driver is None:

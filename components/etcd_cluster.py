@@ -29,7 +29,8 @@ class EtcdCluster(pulumi.ComponentResource):
             volume = docker.Volume(
                 f"{child}-data",
                 name=f"{member.name}-data",
-                labels=docker_labels(scope, "etcd", member=member.name),
+                labels=docker_labels(scope, "etcd", member=member.name,
+                                     retain=settings.retain_volumes),
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.retain_volumes))
             container = docker.Container(
                 child,
@@ -45,6 +46,7 @@ class EtcdCluster(pulumi.ComponentResource):
                                      data_path=render.ETCD_DATA_MOUNT),
                 healthcheck=container_options.healthcheck(render.etcd_healthcheck()),
                 restart="unless-stopped",
+                capabilities=ContainerOptions.no_raw_sockets(),
                 **container_options.logging(member.name),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(container_options.depends_on),
                                             delete_before_replace=True))

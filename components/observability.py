@@ -68,6 +68,7 @@ class Observability(pulumi.ComponentResource):
     def _container(self, resource_name: str, **args) -> docker.Container:
         container = docker.Container(
             resource_name, restart="unless-stopped",
+            capabilities=ContainerOptions.no_raw_sockets(),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True), **args)
         self.containers.append(container)
         return container
@@ -78,7 +79,7 @@ class Observability(pulumi.ComponentResource):
         child = f"{name}-fluentd"
         volume = docker.Volume(
             f"{child}-data", name=f"{scope}-fluentd-data",
-            labels=docker_labels(scope, "fluentd"),
+            labels=docker_labels(scope, "fluentd", retain=settings.retain_volumes),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.retain_volumes))
         return self._container(
             child,

@@ -33,7 +33,8 @@ class PatroniCitusGroup(pulumi.ComponentResource):
             volume = docker.Volume(
                 f"{child}-data",
                 name=f"{member.name}-data",
-                labels=docker_labels(scope, "patroni", member=member.name),
+                labels=docker_labels(scope, "patroni", member=member.name,
+                                     retain=settings.retain_volumes),
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.retain_volumes))
             # Passwords reach the member only inside these uploaded files, never through
             # environment variables or labels, and stay secret in the state.
@@ -63,6 +64,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                                      data_path=render.PATRONI_DATA_MOUNT),
                 healthcheck=container_options.healthcheck(render.patroni_healthcheck()),
                 restart="unless-stopped",
+                capabilities=ContainerOptions.no_raw_sockets(),
                 # Patroni stops PostgreSQL with a fast shutdown on SIGTERM; give it time.
                 stop_timeout=60,
                 destroy_grace_seconds=60,

@@ -34,7 +34,8 @@ def test_services_and_their_ports(on):
     mounts = {m["target"]: m for m in cadvisor.inputs["mounts"]}
     assert set(mounts) == {"/rootfs", "/var/run", "/sys", "/var/lib/docker"}
     assert all(m["readOnly"] and m["type"] == "bind" for m in mounts.values())
-    assert "capabilities" not in cadvisor.inputs and not cadvisor.inputs.get("privileged")
+    assert cadvisor.inputs["capabilities"] == {"drops": ["NET_RAW"]}
+    assert not cadvisor.inputs.get("privileged")
 
 
 def test_fluentd_config_is_uploaded_and_logs_persist(on):

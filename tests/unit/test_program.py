@@ -111,6 +111,7 @@ def test_every_member_mounts_its_own_retained_volume(runs, stack):
         assert mount["containerPath"] == labels(c)["patroni-citus.data-path"]
         assert mount["containerPath"] in ("/var/lib/etcd", "/var/lib/postgresql/data")
         assert volumes[mount["volumeName"]].options["retainOnDelete"]
+        assert labels(volumes[mount["volumeName"]])["patroni-citus.retain"] == "true"
     for c in run.of_type(CONTAINER):
         assert c.options["deleteBeforeReplace"], "fixed container names need delete-before-replace"
 
@@ -118,12 +119,14 @@ def test_every_member_mounts_its_own_retained_volume(runs, stack):
 @pytest.mark.parametrize("stack", stack_names())
 def test_capabilities_only_on_vip_sidecars(runs, stack):
     for c in runs[stack].of_type(CONTAINER):
-        caps = c.inputs.get("capabilities", {}).get("adds", [])
+        caps = c.inputs["capabilities"]
         if labels(c)["patroni-citus.role"] == "vip-manager":
-            assert sorted(caps) == ["NET_ADMIN", "NET_RAW"]
+            assert sorted(caps["adds"]) == ["NET_ADMIN", "NET_RAW"]
             assert c.inputs["stopSignal"] == "SIGINT" and c.inputs["user"] == "root"
         else:
-            assert caps == [] and "user" not in c.inputs and not c.inputs.get("privileged")
+            # Docker grants NET_RAW by default: everything but the sidecars drops it.
+            assert caps == {"drops": ["NET_RAW"]}
+            assert "user" not in c.inputs and not c.inputs.get("privileged")
 
 
 @pytest.mark.parametrize("stack", stack_names())

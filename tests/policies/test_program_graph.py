@@ -1,0 +1,92 @@
+"""The pack against the resource graph the program itself registers, for every stack file.
+
+HOOK: ``tests/programrun.py`` (written separately) must provide
+
+* ``stack_names() -> list[str]``: every ``Pulumi.<stack>.yaml`` in the repo;
+* ``run_stack(stack) -> obj`` whose ``obj.resources`` items have ``.type``, ``.name``,
+  ``.urn``, ``.inputs`` (camelCase dict as the engine sees it) and ``.options`` (dict with
+  ``protect``, ``retainOnDelete``, ``parent``, ``dependencies``).
+
+Until it exists this module fails to import; that is expected.
+
+Only what the engine really sends reaches the pack: ``protect`` and ``parent`` (and
+dependencies for stack policies). ``retainOnDelete`` is deliberately NOT passed on, because
+the analyzer protocol does not carry it; the program must mirror it in the volume label
+``patroni-citus.retain=true`` (checked for consistency below).
+
+A stack may relax the pack with ``policies/config/<stack>.json`` (the file CI passes as
+``--policy-pack-config``); without one the defaults apply.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from policies import rules as R
+from policies.pack import to_plain
+from tests.programrun import run_stack, stack_names  # HOOK: provided by tests/programrun.py
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "policies" / "config"
+STACKS = list(stack_names())
+
+_graphs: Dict[str, Any] = {}
+
+
+def graph(stack: str) -> Any:
+    if stack not in _graphs:
+        _graphs[stack] = run_stack(stack)
+    return _graphs[stack]
+
+
+def _urn(value: Any) -> str:
+    return value if isinstance(value, str) else getattr(value, "urn", str(value))
+
+
+def to_resource(r: Any) -> R.Resource:
+    opts = dict(getattr(r, "options", None) or {})
+    parent = opts.get("parent")
+    return R.Resource(
+        type=r.type, name=r.name, urn=r.urn, props=to_plain(dict(r.inputs or {})),
+        protect=bool(opts.get("protect")), parent=_urn(parent) if parent else None,
+        dependencies=tuple(_urn(d) for d in (opts.get("dependencies") or ())))
+
+
+def pack_config(stack: str) -> Optional[Dict[str, Any]]:
+    path = CONFIG_DIR / f"{stack}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def test_there_are_stacks():
+    assert STACKS, "no Pulumi.<stack>.yaml found"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_mandatory_violation(stack, pack_server):
+    resources = [to_resource(r) for r in graph(stack).resources]
+    etcd = [r for r in resources
+            if r.type == R.CONTAINER and R.label(r, R.L_ROLE) == R.ROLE_ETCD]
+    assert etcd, f"stack {stack}: no etcd container found; are the labels set?"
+    diagnostics = pack_server.analyze(resources, pack_config(stack))
+    mandatory = [d for d in diagnostics if d.level == "mandatory"]
+    assert not mandatory, f"stack {stack}:\n" + "\n\n".join(
+        f"[{d.policy}] {d.urn}\n{d.message}" for d in mandatory)
+    for d in diagnostics:  # advisory findings are shown, not failed on
+        print(f"advisory [{d.policy}] {d.urn}: {d.message}")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_retain_label_mirrors_retain_on_delete(stack):
+    wrong: List[str] = []
+    for r in graph(stack).resources:
+        if r.type != R.VOLUME:
+            continue
+        res = to_resource(r)
+        labelled = R.is_true(R.label(res, R.L_RETAIN))
+        retained = bool((getattr(r, "options", None) or {}).get("retainOnDelete"))
+        if labelled != retained:
+            wrong.append(f"{r.name}: label {R.L_RETAIN}={labelled}, retainOnDelete={retained}")
+    assert not wrong, f"stack {stack}: " + "; ".join(wrong)

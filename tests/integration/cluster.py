@@ -1,0 +1,227 @@
+"""A deployed stack on the real engine, and the probes the scenarios use.
+
+`deploy(stack)` runs the Pulumi program for the stack under `DockerEngine`, so every resource
+it registers is created for real and the stack outputs (groupLeaders included) are real.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import docker
+import psycopg
+
+from tests.integration.engine import DockerEngine
+from tests.programrun import PROJECT_DIR, ProgramRun, run_stack, stack_config
+
+CLUSTER_LABEL = "patroni-citus.cluster"
+
+
+def wait_until(what: str, predicate: Callable[[], object], timeout: float,
+               interval: float = 0.5) -> object:
+    """Polls until predicate returns a truthy value; raises naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last_error: Optional[BaseException] = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - probes fail while the cluster settles
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
+                         + (f" (last error: {last_error})" if last_error else ""))
+
+
+def remove_leftovers(client: docker.DockerClient, scope: str) -> None:
+    """Removes what an interrupted earlier run of the same stack left behind."""
+    for container in client.containers.list(all=True, filters={"label": f"{CLUSTER_LABEL}={scope}"}):
+        container.remove(force=True)
+    for network in client.networks.list(filters={"label": f"{CLUSTER_LABEL}={scope}"}):
+        network.remove()
+    for volume in client.volumes.list(filters={"label": f"{CLUSTER_LABEL}={scope}"}):
+        volume.remove(force=True)
+
+
+@dataclass
+class Cluster:
+    stack: str
+    engine: DockerEngine
+    run: ProgramRun
+    client: docker.DockerClient
+    deploy_seconds: float
+    scope: str
+    api: str  # etcd API the stack uses: "v3" or "v2"
+
+    @property
+    def password(self) -> str:
+        return self.run.outputs["coordinatorPassword"]
+
+    @property
+    def members(self) -> dict[str, str]:
+        """Member name -> address, every group."""
+        return {m["name"]: m["address"] for group in self.run.outputs["members"].values()
+                for m in group}
+
+    def group_members(self, group: str = "0") -> dict[str, str]:
+        return {m["name"]: m["address"] for m in self.run.outputs["members"][group]}
+
+    # --- Patroni and etcd -----------------------------------------------------------------
+
+    def rest(self, member: str, path: str, timeout: float = 2.0) -> dict:
+        url = f"http://{self.members[member]}:8008{path}"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return json.loads(response.read() or b"{}")
+
+    def cluster_view(self, group: str = "0") -> list[dict]:
+        """Patroni's /cluster from the first member that answers."""
+        for name in self.group_members(group):
+            try:
+                return self.rest(name, "/cluster")["members"]
+            except OSError:
+                continue
+        raise AssertionError("no member answers /cluster")
+
+    def leader(self, group: str = "0") -> Optional[str]:
+        """The running leader according to Patroni."""
+        leaders = [m["name"] for m in self.cluster_view(group)
+                   if m["role"] == "leader" and m["state"] == "running"]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def healthy(self, group: str = "0") -> bool:
+        """One running leader, every other member streaming, a synchronous standby."""
+        view = self.cluster_view(group)
+        roles = sorted(m["role"] for m in view)
+        expected = len(self.group_members(group))
+        streaming = [m for m in view if m["role"] != "leader" and m["state"] == "streaming"]
+        return (len(view) == expected and roles.count("leader") == 1
+                and len(streaming) == expected - 1 and "sync_standby" in roles)
+
+    def etcd_leader_keys(self) -> dict[str, str]:
+        """Leader key per group, read from etcd itself (v3 gRPC or the v2 HTTP API)."""
+        etcd_host = self.run.outputs["etcdEndpoints"][0].split("//")[1].split(":")[0]
+        prefix = "/service/" + self.scope
+        if self.api == "v2":
+            url = f"http://{etcd_host}:2379/v2/keys{prefix}/leader"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return {"0": json.loads(response.read())["node"]["value"]}
+        import etcd3
+        client = etcd3.client(host=etcd_host, port=2379, timeout=3)
+        try:
+            keys = {}
+            for value, meta in client.get_prefix(prefix + "/"):
+                key = meta.key.decode()
+                if key.endswith("/leader"):
+                    group = key[len(prefix) + 1:-len("/leader")] or "0"
+                    keys[group] = value.decode()
+            return keys
+        finally:
+            client.close()
+
+    # --- SQL ------------------------------------------------------------------------------
+
+    def connect(self, host: Optional[str] = None,
+                target_session_attrs: str = "read-write") -> psycopg.Connection:
+        coordinator = self.run.outputs["coordinator"]
+        return psycopg.connect(
+            host=host or coordinator["host"], port=coordinator["port"],
+            dbname=coordinator["database"], user=coordinator["user"], password=self.password,
+            target_session_attrs=target_session_attrs, connect_timeout=3, autocommit=True,
+            # A killed peer sends no RST: without these a client hangs for minutes.
+            tcp_user_timeout=3000, keepalives=1, keepalives_idle=1, keepalives_interval=1,
+            keepalives_count=2)
+
+    def container(self, name: str):
+        return self.client.containers.get(name)
+
+
+def deploy(stack: str, client: docker.DockerClient) -> Cluster:
+    config = stack_config(stack)
+    scope = config["patroni-citus:cluster"]["scope"]
+    api = config.get("patroni-citus:etcd", {}).get("apiVersion", "v3")
+    remove_leftovers(client, scope)
+    engine = DockerEngine(str(PROJECT_DIR))
+    started = time.monotonic()
+    try:
+        run = run_stack(stack, engine)
+    except BaseException:
+        engine.teardown()
+        raise
+    return Cluster(stack, engine, run, client, time.monotonic() - started, scope, api)
+
+
+@dataclass
+class Writer:
+    """Commits numbered rows continuously through one endpoint, recording acknowledgements."""
+
+    cluster: Cluster
+    host: Optional[str] = None
+    acked: list[tuple[int, float, str]] = field(default_factory=list)  # id, time, server
+    errors: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: Optional[threading.Thread] = None
+
+    def __post_init__(self):
+        with self.cluster.connect(self.host) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS drill (id bigint PRIMARY KEY, "
+                         "at timestamptz NOT NULL DEFAULT now())")
+            self._next = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM drill").fetchone()[0]
+
+    def start(self) -> "Writer":
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        conn = None
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = self.cluster.connect(self.host)
+                row = conn.execute("INSERT INTO drill (id) VALUES (%s) "
+                                   "RETURNING host(inet_server_addr())", (self._next,)).fetchone()
+                self.acked.append((self._next, time.monotonic(), row[0]))
+                self._next += 1
+                time.sleep(0.02)
+            except psycopg.Error:
+                self.errors += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+                # The row may or may not have been committed: it was never acknowledged, so
+                # it is neither counted nor reused.
+                self._next += 1
+                time.sleep(0.2)
+        if conn is not None:
+            conn.close()
+
+    def first_ack_after(self, moment: float, not_server: Optional[str] = None) -> Optional[float]:
+        for _, at, server in self.acked:
+            if at > moment and server != not_server:
+                return at
+        return None
+
+    def lost(self) -> list[int]:
+        """Acknowledged ids missing on the current primary."""
+        with wait_until("a writable primary", lambda: self.cluster.connect(self.host), 60) as conn:
+            present = {r[0] for r in conn.execute("SELECT id FROM drill")}
+        return [i for i, _, _ in self.acked if i not in present]
+
+
+FIGURES: dict[str, dict] = {}
+
+
+def record_figures(scenario: str, **figures) -> None:
+    FIGURES.setdefault(scenario, {}).update(figures)
+    print(f"\n[{scenario}] " + ", ".join(f"{k}={v}" for k, v in figures.items()))

@@ -1,0 +1,1054 @@
+"""A deploying Pulumi mock: ``DockerEngine`` creates what a program declares on a real Docker engine.
+
+Usage (with any runner)::
+
+    engine = DockerEngine(program_dir="/path/to/program", name_prefix="harness-")
+    pulumi.runtime.set_mocks(engine, preview=False)
+    ... run the program ...
+    engine.teardown()
+
+``new_resource`` receives the inputs as the Pulumi engine would send them to a provider
+(camelCase property names, nested objects camelCase too, secrets wrapped in the secret
+signature object) and performs what the real provider's Create does, through the Docker SDK
+for Python.  The translation follows these sources (read with the search tool):
+
+* ``docker:index/image:Image``: pulumi/pulumi-docker ``provider/image.go`` (``dockerBuild``,
+  ``marshalBuildAndApplyDefaults``) and ``provider/provider.go`` (``Check``: the Dockerfile path
+  is resolved against the program's working directory, the default is ``<context>/Dockerfile``;
+  a relative path that only exists inside the context is an error with a hint); repoDigest of a
+  local (not pushed) build is the local image id (pulumi/pulumi-docker PR #739).
+* ``docker:index/container:Container``, ``Network``, ``Volume``, ``RemoteImage``:
+  kreuzwerker/terraform-provider-docker ``internal/provider/resource_docker_container_funcs.go``
+  (``resourceDockerContainerCreate``/``Read``/``Delete``) and ``resource_docker_container_structures.go``
+  (``portSetToDockerPorts``, ``volumeSetToDockerVolumes``), plus the pulumi-docker SDK docs.
+* ``command:local:Command``: ``/bin/sh -c`` (or ``interpreter``), ``os.Environ()`` plus
+  ``environment``, stdout/stderr with one trailing newline trimmed.
+* ``random:index/randomPassword:RandomPassword``: terraform-provider-random's string generator
+  (min_* characters first, the rest from the enabled classes, then shuffled), with ``secrets``.
+
+Every input key a type does not translate raises :class:`UntranslatedInputError` naming the
+type, the resource and the key (zero values -- None, "", 0, False, [], {} -- count as unset, as
+``d.GetOk`` does in the Terraform provider).  The engine never pulls and never pushes.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import os
+import re
+import secrets as _secrets
+import subprocess
+import tarfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import docker
+import docker.errors
+import pulumi
+
+__all__ = [
+    "DockerEngine",
+    "HarnessError",
+    "UntranslatedInputError",
+    "Record",
+    "parse_go_duration",
+    "HANDLED_KEYS",
+    "quiet_unretrieved_harness_errors",
+]
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class HarnessError(RuntimeError):
+    """The deploying mock refused or failed to create a resource."""
+
+
+class UntranslatedInputError(HarnessError):
+    """An input key the harness does not translate (so program and harness would drift)."""
+
+    def __init__(self, typ: str, name: str, key: str, value: Any = None, why: str = ""):
+        self.typ, self.resource_name, self.key = typ, name, key
+        msg = f"{typ} {name!r}: input key {key!r} is not translated by the test harness"
+        if why:
+            msg += f" ({why})"
+        msg += f"; value={_short(value)}"
+        super().__init__(msg)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def quiet_unretrieved_harness_errors() -> None:
+    """Drop asyncio's "Future exception was never retrieved" reports of HarnessError.
+
+    When a registration fails, Pulumi leaves one future per output property holding the same
+    exception; asyncio reports each at garbage collection.  The error itself still propagates
+    to the program runner; only the duplicate reports are dropped (other exceptions untouched).
+    """
+    import logging
+
+    class _Filter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            exc = record.exc_info[1] if record.exc_info else None
+            return not (isinstance(exc, HarnessError)
+                        and record.getMessage().startswith("Future exception was never retrieved"))
+
+    log = logging.getLogger("asyncio")
+    if not any(type(f).__name__ == "_Filter" and getattr(f, "_harness", False) for f in log.filters):
+        f = _Filter()
+        f._harness = True  # type: ignore[attr-defined]
+        log.addFilter(f)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs as the engine sees them
+
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def _plain(value: Any, where: str) -> Any:
+    """Unwrap secrets/output values, reject unknowns and assets, turn integral floats to int."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG_KEY)
+        if sig == _SECRET_SIG:
+            return _plain(value.get("value"), where)
+        if sig == _OUTPUT_VALUE_SIG:
+            if "value" not in value:
+                raise HarnessError(f"{where}: unknown output value (the harness runs with preview=False)")
+            return _plain(value["value"], where)
+        if sig is not None:
+            raise HarnessError(f"{where}: unsupported special value (asset/archive/resource reference): {_short(value)}")
+        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str) and value == _UNKNOWN:
+        raise HarnessError(f"{where}: unknown value (the harness runs with preview=False)")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _is_unset(value: Any) -> bool:
+    return value is None or value == "" or value is False or value == 0 or value == [] or value == {}
+
+
+# Per-type tables of the input keys the harness translates.  A nested table applies to an
+# object value or to every object of a list value.  Anything else fails loudly.
+_LABEL = {"label": None, "value": None}
+_IMAGE_BUILD = {
+    "context": None, "dockerfile": None, "args": None, "target": None, "platform": None,
+    "builderVersion": None, "addHosts": None, "network": None,
+}
+_IMAGE = {"imageName": None, "build": _IMAGE_BUILD, "skipPush": None, "buildOnPreview": None, "registry": None}
+_REMOTE_IMAGE = {"name": None, "keepLocally": None, "forceRemove": None, "triggers": None, "pullTriggers": None}
+_NETWORK = {
+    "name": None, "driver": None, "labels": _LABEL, "internal": None, "attachable": None, "options": None,
+    "ipamDriver": None, "ipamOptions": None, "ipv6": None,
+    "ipamConfigs": {"subnet": None, "gateway": None, "ipRange": None, "auxAddress": None},
+}
+_VOLUME = {"name": None, "driver": None, "driverOpts": None, "labels": _LABEL}
+_CONTAINER = {
+    "name": None, "image": None, "command": None, "entrypoints": None, "envs": None, "user": None,
+    "hostname": None, "domainname": None, "workingDir": None, "labels": _LABEL,
+    "networksAdvanced": {"name": None, "ipv4Address": None, "ipv6Address": None, "aliases": None,
+                         "linkLocalIps": None},
+    "networkMode": None,
+    "volumes": {"volumeName": None, "containerPath": None, "readOnly": None, "hostPath": None,
+                "fromContainer": None},
+    "mounts": {"type": None, "target": None, "source": None, "readOnly": None,
+               "bindOptions": {"propagation": None},
+               "volumeOptions": {"noCopy": None, "labels": _LABEL, "driverName": None, "driverOptions": None},
+               "tmpfsOptions": {"sizeBytes": None, "mode": None}},
+    "capabilities": {"adds": None, "drops": None},
+    "uploads": {"file": None, "content": None, "contentBase64": None, "executable": None, "source": None,
+                "permissions": None, "owner": None, "group": None, "sourceHash": None},
+    "healthcheck": {"tests": None, "interval": None, "timeout": None, "retries": None, "startPeriod": None,
+                    "startInterval": None},
+    "restart": None, "maxRetryCount": None, "stopSignal": None, "stopTimeout": None,
+    "destroyGraceSeconds": None, "memory": None, "memorySwap": None, "memoryReservation": None,
+    "cpuShares": None, "cpuSet": None, "cpus": None, "shmSize": None,
+    "ports": {"internal": None, "external": None, "ip": None, "protocol": None},
+    "publishAllPorts": None, "logDriver": None, "logOpts": None, "init": None, "sysctls": None,
+    "mustRun": None, "wait": None, "waitTimeout": None, "containerReadRefreshTimeoutMilliseconds": None,
+    "start": None, "rm": None, "removeVolumes": None, "privileged": None, "tmpfs": None, "readOnly": None,
+    "tty": None, "stdinOpen": None, "dns": None, "dnsOpts": None, "dnsSearches": None,
+    "hosts": {"host": None, "ip": None}, "ulimits": {"name": None, "soft": None, "hard": None},
+    "pidMode": None, "ipcMode": None, "securityOpts": None, "groupAdds": None, "cgroupnsMode": None,
+    "attach": None, "logs": None,
+}
+_COMMAND = {
+    "create": None, "delete": None, "update": None, "dir": None, "environment": None, "interpreter": None,
+    "stdin": None, "triggers": None, "logging": None, "addPreviousOutputInEnv": None,
+}
+_PASSWORD = {
+    "length": None, "special": None, "overrideSpecial": None, "upper": None, "lower": None,
+    "numeric": None, "number": None, "minUpper": None, "minLower": None, "minNumeric": None,
+    "minSpecial": None, "keepers": None,
+}
+
+T_IMAGE = "docker:index/image:Image"
+T_REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+T_NETWORK = "docker:index/network:Network"
+T_VOLUME = "docker:index/volume:Volume"
+T_CONTAINER = "docker:index/container:Container"
+T_COMMAND = "command:local:Command"
+T_PASSWORD = "random:index/randomPassword:RandomPassword"
+
+HANDLED_KEYS: dict[str, dict] = {
+    T_IMAGE: _IMAGE, T_REMOTE_IMAGE: _REMOTE_IMAGE, T_NETWORK: _NETWORK, T_VOLUME: _VOLUME,
+    T_CONTAINER: _CONTAINER, T_COMMAND: _COMMAND, T_PASSWORD: _PASSWORD,
+}
+
+
+def _check_keys(typ: str, name: str, value: Any, table: dict, path: str = "") -> None:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_keys(typ, name, item, table, f"{path}[{i}]")
+        return
+    if not isinstance(value, dict):
+        raise HarnessError(f"{typ} {name!r}: {path or 'inputs'} should be an object, got {_short(value)}")
+    for key, sub in value.items():
+        where = f"{path}.{key}" if path else key
+        if key not in table:
+            if _is_unset(sub):
+                continue
+            raise UntranslatedInputError(typ, name, where, sub)
+        if table[key] is not None and not _is_unset(sub):
+            _check_keys(typ, name, sub, table[key], where)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+                   "m": 60_000_000_000, "h": 3_600_000_000_000}
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_go_duration(text: str) -> int:
+    """Go ``time.ParseDuration`` -> nanoseconds ("1m30s", "500ms", "1.5s", "0")."""
+    s = text.strip()
+    sign = 1
+    if s[:1] in "+-":
+        sign, s = (-1 if s[0] == "-" else 1), s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f"invalid duration {text!r}")
+    pos, total = 0, 0.0
+    while pos < len(s):
+        m = _DURATION_PART.match(s, pos)
+        if not m:
+            raise ValueError(f"invalid duration {text!r}")
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    return sign * int(round(total))
+
+
+def _labels(items: Optional[list]) -> dict[str, str]:
+    return {str(i["label"]): str(i.get("value", "")) for i in (items or [])}
+
+
+def _str_map(value: Optional[dict]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (value or {}).items()}
+
+
+def _autoname(resource_name: str) -> str:
+    # Pulumi auto-naming: the resource name plus a random 7-hex suffix.
+    return f"{resource_name}-{_secrets.token_hex(4)[:7]}"
+
+
+@dataclass
+class Record:
+    """One object the harness created (or adopted), in creation order."""
+
+    typ: str
+    name: str  # Pulumi resource name
+    docker_id: Optional[str] = None  # container/network/volume/image id (None for non-Docker types)
+    docker_name: Optional[str] = None  # container/network/volume name, image reference
+    created: bool = True  # False when the object pre-existed (adopted, never removed)
+    removed: bool = False
+    inputs: dict = field(default_factory=dict)  # plain (unwrapped) inputs
+    outputs: dict = field(default_factory=dict)
+    spec: Optional[dict] = None  # containers: the translated create plan (see ``_container_plan``)
+
+
+# --------------------------------------------------------------------------------------------
+# The engine
+
+
+class DockerEngine(pulumi.runtime.Mocks):
+    """A ``pulumi.runtime.Mocks`` that deploys to a real Docker engine.
+
+    :param program_dir: the program's working directory (relative build contexts, Dockerfiles,
+        upload sources and command dirs resolve against it); default: ``os.getcwd()`` at
+        registration time, which is what the Pulumi CLI gives providers.
+    :param name_prefix: when set, every Docker object name (containers, networks, volumes, built
+        image references) must start with it, or registration fails.
+    :param client_factory: returns a ``docker.DockerClient``; default ``docker.from_env(version="auto")``.
+        One client per worker thread.
+    :param build_timeout: seconds for one image build.
+    """
+
+    def __init__(self, program_dir: Optional[str] = None, *, name_prefix: Optional[str] = None,
+                 client_factory: Optional[Callable[[], docker.DockerClient]] = None,
+                 build_timeout: int = 1800):
+        self.program_dir = os.path.abspath(program_dir) if program_dir else None
+        self.name_prefix = name_prefix
+        self.build_timeout = build_timeout
+        self._client_factory = client_factory or (lambda: docker.from_env(version="auto", timeout=build_timeout))
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._records: list[Record] = []
+        self._inflight = 0
+        self._idle = threading.Condition(self._lock)
+        self.invocations: list[tuple[str, dict]] = []
+
+    # ---- public API --------------------------------------------------------------------
+
+    @property
+    def records(self) -> list[Record]:
+        """A snapshot of every created object, in creation order."""
+        with self._lock:
+            return list(self._records)
+
+    def record(self, resource_name: str, typ: Optional[str] = None) -> Record:
+        """The (single) record of a resource by its Pulumi name (and optionally type)."""
+        with self._lock:
+            found = [r for r in self._records if r.name == resource_name and (typ is None or r.typ == typ)]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} records named {resource_name!r}" + (f" of type {typ}" if typ else ""))
+        return found[0]
+
+    def container_spec(self, resource_name: str) -> dict:
+        """A deep copy of the translated create plan of a container resource."""
+        return copy.deepcopy(self.record(resource_name, T_CONTAINER).spec)
+
+    @property
+    def client(self) -> docker.DockerClient:
+        c = getattr(self._local, "client", None)
+        if c is None:
+            c = self._client_factory()
+            self._local.client = c
+        return c
+
+    def remove_container(self, resource_name: str) -> None:
+        """Delete a container as the provider's Delete does (stop with destroyGraceSeconds, force-remove)."""
+        rec = self.record(resource_name, T_CONTAINER)
+        self._delete_container(rec)
+
+    def recreate_container(self, resource_name: str) -> str:
+        """Replace a container: delete it (if still there) and create it again from the recorded plan.
+
+        This is what a Pulumi replacement does; named volumes survive.  Returns the new id.
+        """
+        rec = self.record(resource_name, T_CONTAINER)
+        if not rec.removed:
+            self._delete_container(rec)
+        new_id = self._execute_container_plan(rec.spec, rec)
+        rec.outputs = self._container_outputs(rec.inputs, new_id)
+        return new_id
+
+    def teardown(self, remove_images: bool = False) -> None:
+        """Remove what was created, newest first: containers, command deletes, networks, then the
+        volumes the harness created; images only with ``remove_images`` (built images, and remote
+        images whose ``keepLocally`` is not true).  Errors are collected and raised at the end."""
+        errors: list[str] = []
+        # a failed program run may leave registrations still running on worker threads
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._inflight == 0, timeout=self.build_timeout):
+                errors.append(f"{self._inflight} registrations still in flight; tearing down anyway")
+        recs = list(reversed(self.records))
+        order = [T_CONTAINER, T_COMMAND, T_NETWORK, T_VOLUME]
+        if remove_images:
+            order += [T_IMAGE, T_REMOTE_IMAGE]
+        for typ in order:
+            for rec in recs:
+                if rec.typ != typ or rec.removed or not rec.created:
+                    continue
+                try:
+                    self._delete(rec)
+                except Exception as exc:  # keep going: leave as little behind as possible
+                    errors.append(f"{rec.typ} {rec.name!r} ({rec.docker_name or rec.docker_id}): {exc}")
+        if errors:
+            raise HarnessError("teardown left errors:\n  " + "\n  ".join(errors))
+
+    # ---- Mocks interface ---------------------------------------------------------------
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.invocations.append((args.token, dict(args.args)))
+        raise HarnessError(f"invoke {args.token!r} is not translated by the test harness (args={_short(args.args)})")
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if not args.custom:
+            # Component resources: nothing to create.
+            return f"{args.name}-component", {}
+        typ, name = args.typ, args.name
+        if typ.startswith("pulumi:providers:"):
+            # Explicit provider instances: only a default-configured one is meaningful here.
+            inputs = _plain(dict(args.inputs), f"{typ} {name!r}")
+            _check_keys(typ, name, inputs, {"version": None, "pluginDownloadURL": None})
+            return f"{name}-provider", inputs
+        handler = self._handlers().get(typ)
+        if handler is None:
+            raise HarnessError(f"resource type {typ!r} ({name!r}) is not translated by the test harness")
+        inputs = _plain(dict(args.inputs), f"{typ} {name!r}")
+        _check_keys(typ, name, inputs, HANDLED_KEYS[typ])
+        with self._lock:
+            self._inflight += 1
+        try:
+            return handler(name, inputs)
+        except HarnessError:
+            raise
+        except docker.errors.APIError as exc:
+            raise HarnessError(f"{typ} {name!r}: Docker API error: {exc}") from exc
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    # ---- dispatch ----------------------------------------------------------------------
+
+    def _handlers(self) -> dict[str, Callable[[str, dict], tuple[str, dict]]]:
+        return {
+            T_IMAGE: self._image, T_REMOTE_IMAGE: self._remote_image, T_NETWORK: self._network,
+            T_VOLUME: self._volume, T_CONTAINER: self._container, T_COMMAND: self._command,
+            T_PASSWORD: self._password,
+        }
+
+    def _add(self, rec: Record) -> Record:
+        with self._lock:
+            self._records.append(rec)
+        return rec
+
+    def _cwd(self) -> str:
+        return self.program_dir or os.getcwd()
+
+    def _check_prefix(self, typ: str, name: str, what: str, value: str) -> None:
+        if not self.name_prefix:
+            return
+        last = value.rsplit("/", 1)[-1]
+        if not (value.startswith(self.name_prefix) or last.startswith(self.name_prefix)):
+            raise HarnessError(f"{typ} {name!r}: {what} {value!r} does not start with {self.name_prefix!r}")
+
+    # ---- docker:index/image:Image ------------------------------------------------------
+
+    def _image(self, name: str, inputs: dict) -> tuple[str, dict]:
+        typ = T_IMAGE
+        image_name = inputs.get("imageName")
+        if not image_name:
+            raise HarnessError(f"{typ} {name!r}: imageName is required")
+        if inputs.get("skipPush") is not True:
+            raise HarnessError(f"{typ} {name!r}: skipPush must be true (the harness never pushes; "
+                               f"got {inputs.get('skipPush')!r})")
+        self._check_prefix(typ, name, "imageName", image_name)
+        build = inputs.get("build") or {}
+        cwd = self._cwd()
+        context = build.get("context") or "."
+        dockerfile = build.get("dockerfile") or os.path.join(context, "Dockerfile")
+        abs_context = os.path.normpath(os.path.join(cwd, context))
+        abs_dockerfile = os.path.normpath(os.path.join(cwd, dockerfile))
+        if not os.path.isfile(abs_dockerfile):
+            # pulumi-docker Check: the Dockerfile path is relative to the working directory.
+            if os.path.isabs(dockerfile):
+                raise HarnessError(f"{typ} {name!r}: expected a relative Dockerfile path; got {dockerfile!r}: not found")
+            hint = os.path.join(context, dockerfile)
+            if os.path.isfile(os.path.join(cwd, hint)):
+                raise HarnessError(f"{typ} {name!r}: could not open dockerfile at relative path {dockerfile!r}. "
+                                   f"Try setting `dockerfile` to {hint!r}")
+            raise HarnessError(f"{typ} {name!r}: could not open dockerfile at relative path {dockerfile!r} "
+                               f"(resolved against {cwd})")
+        if not os.path.isdir(abs_context):
+            raise HarnessError(f"{typ} {name!r}: build context {context!r} is not a directory (resolved against {cwd})")
+        rel_dockerfile = os.path.relpath(abs_dockerfile, abs_context)
+        platform = build.get("platform")
+        if platform:
+            host = "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+            if platform != host:
+                raise UntranslatedInputError(typ, name, "build.platform", platform, f"only the host platform {host}")
+        if build.get("builderVersion") not in (None, "BuilderV1", "BuilderBuildKit"):
+            raise HarnessError(f"{typ} {name!r}: invalid Docker Builder version {build.get('builderVersion')!r}")
+        kwargs: dict[str, Any] = dict(
+            path=abs_context, dockerfile=abs_dockerfile, tag=image_name, rm=True, forcerm=True,
+            buildargs=_str_map(build.get("args")) or None, target=build.get("target") or None,
+            pull=False, timeout=self.build_timeout,
+        )
+        if build.get("addHosts"):
+            kwargs["extra_hosts"] = dict(h.split(":", 1) for h in build["addHosts"])
+        if build.get("network"):
+            kwargs["network_mode"] = build["network"]
+        log_lines: list[str] = []
+        try:
+            for chunk in self.client.api.build(decode=True, **kwargs):
+                if "stream" in chunk:
+                    log_lines.append(chunk["stream"])
+                if "error" in chunk or "errorDetail" in chunk:
+                    err = chunk.get("error") or chunk.get("errorDetail", {}).get("message")
+                    tail = "".join(log_lines)[-4000:]
+                    raise HarnessError(f"{typ} {name!r}: build of {image_name} failed: {err}\n--- build log tail ---\n{tail}")
+        except docker.errors.APIError as exc:
+            raise HarnessError(f"{typ} {name!r}: build of {image_name} failed: {exc}") from exc
+        image_id = self.client.api.inspect_image(image_name)["Id"]
+        outputs = dict(inputs)
+        outputs.update({
+            "imageName": image_name, "baseImageName": image_name, "registryServer": "",
+            "dockerfile": rel_dockerfile, "context": context, "repoDigest": image_id,
+        })
+        self._add(Record(T_IMAGE, name, image_id, image_name, True, inputs=inputs, outputs=outputs))
+        return image_name, outputs
+
+    # ---- docker:index/remoteImage:RemoteImage ------------------------------------------
+
+    def _remote_image(self, name: str, inputs: dict) -> tuple[str, dict]:
+        typ = T_REMOTE_IMAGE
+        ref = inputs.get("name")
+        if not ref:
+            raise HarnessError(f"{typ} {name!r}: name is required")
+        try:
+            info = self.client.api.inspect_image(ref)
+        except docker.errors.ImageNotFound:
+            raise HarnessError(f"{typ} {name!r}: image {ref!r} is not present locally and the harness never "
+                               f"pulls (no registry is reachable): build or import it first") from None
+        image_id = info["Id"]
+        repo_digest = (info.get("RepoDigests") or [""])[0]
+        outputs = dict(inputs)
+        outputs.update({"imageId": image_id, "repoDigest": repo_digest, "name": ref})
+        self._add(Record(typ, name, image_id, ref, True, inputs=inputs, outputs=outputs))
+        return f"{image_id}{ref}", outputs
+
+    # ---- docker:index/network:Network --------------------------------------------------
+
+    def _network(self, name: str, inputs: dict) -> tuple[str, dict]:
+        typ = T_NETWORK
+        net_name = inputs.get("name") or _autoname(name)
+        self._check_prefix(typ, name, "network name", net_name)
+        ipam = None
+        if inputs.get("ipamDriver") or inputs.get("ipamOptions") or inputs.get("ipamConfigs"):
+            pools = [docker.types.IPAMPool(subnet=c.get("subnet") or None, iprange=c.get("ipRange") or None,
+                                           gateway=c.get("gateway") or None,
+                                           aux_addresses=_str_map(c.get("auxAddress")) or None)
+                     for c in inputs.get("ipamConfigs") or []]
+            ipam = docker.types.IPAMConfig(driver=inputs.get("ipamDriver") or "default", pool_configs=pools,
+                                           options=_str_map(inputs.get("ipamOptions")) or None)
+        res = self.client.api.create_network(
+            net_name, driver=inputs.get("driver") or None, options=_str_map(inputs.get("options")) or None,
+            ipam=ipam, internal=bool(inputs.get("internal")), labels=_labels(inputs.get("labels")) or None,
+            enable_ipv6=bool(inputs.get("ipv6")), attachable=bool(inputs.get("attachable")) or None,
+            check_duplicate=True,
+        )
+        net_id = res["Id"]
+        rec = self._add(Record(typ, name, net_id, net_name, True, inputs=inputs))
+        info = self.client.api.inspect_network(net_id)
+        outputs = dict(inputs)
+        outputs.update({
+            "name": net_name, "driver": info.get("Driver"), "scope": info.get("Scope"),
+            "internal": bool(info.get("Internal")), "attachable": bool(info.get("Attachable")),
+            "ipv6": bool(info.get("EnableIPv6")), "options": info.get("Options") or {},
+            "ipamDriver": (info.get("IPAM") or {}).get("Driver") or "default",
+            "ipamConfigs": [{"subnet": c.get("Subnet", ""), "gateway": c.get("Gateway", ""),
+                             "ipRange": c.get("IPRange", ""), "auxAddress": c.get("AuxiliaryAddresses") or {}}
+                            for c in (info.get("IPAM") or {}).get("Config") or []],
+        })
+        rec.outputs = outputs
+        return net_id, outputs
+
+    # ---- docker:index/volume:Volume ----------------------------------------------------
+
+    def _volume(self, name: str, inputs: dict) -> tuple[str, dict]:
+        typ = T_VOLUME
+        vol_name = inputs.get("name") or _autoname(name)
+        self._check_prefix(typ, name, "volume name", vol_name)
+        try:
+            self.client.api.inspect_volume(vol_name)
+            pre_existing = True
+        except docker.errors.NotFound:
+            pre_existing = False
+        info = self.client.api.create_volume(vol_name, driver=inputs.get("driver") or None,
+                                             driver_opts=_str_map(inputs.get("driverOpts")) or None,
+                                             labels=_labels(inputs.get("labels")) or None)
+        outputs = dict(inputs)
+        outputs.update({"name": info["Name"], "driver": info.get("Driver"), "mountpoint": info.get("Mountpoint"),
+                        "driverOpts": info.get("Options") or {}})
+        self._add(Record(typ, name, info["Name"], info["Name"], not pre_existing, inputs=inputs, outputs=outputs))
+        return info["Name"], outputs
+
+    # ---- command:local:Command ---------------------------------------------------------
+
+    def _command(self, name: str, inputs: dict) -> tuple[str, dict]:
+        outputs = dict(inputs)
+        stdout = stderr = ""
+        if inputs.get("create"):
+            stdout, stderr = self._run_command(name, inputs, inputs["create"], "create")
+        outputs.update({"stdout": stdout, "stderr": stderr})
+        self._add(Record(T_COMMAND, name, None, None, True, inputs=inputs, outputs=outputs))
+        return f"{name}-{_secrets.token_hex(4)}", outputs
+
+    def _run_command(self, name: str, inputs: dict, script: str, phase: str) -> tuple[str, str]:
+        argv = list(inputs.get("interpreter") or ["/bin/sh", "-c"]) + [script]
+        cwd = os.path.join(self._cwd(), inputs["dir"]) if inputs.get("dir") else self._cwd()
+        env = dict(os.environ)
+        env.update(_str_map(inputs.get("environment")))
+        proc = subprocess.run(argv, cwd=cwd, env=env, input=(inputs.get("stdin") or "").encode(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = proc.stdout.decode(errors="replace")
+        err = proc.stderr.decode(errors="replace")
+        if proc.returncode != 0:
+            raise HarnessError(f"{T_COMMAND} {name!r}: {phase} command exited with {proc.returncode}\n"
+                               f"--- command ---\n{script}\n--- stdout ---\n{out}\n--- stderr ---\n{err}")
+        return out.removesuffix("\n"), err.removesuffix("\n")
+
+    # ---- random:index/randomPassword:RandomPassword ------------------------------------
+
+    def _password(self, name: str, inputs: dict) -> tuple[str, dict]:
+        typ = T_PASSWORD
+        length = inputs.get("length")
+        if not isinstance(length, int) or length < 1:
+            raise HarnessError(f"{typ} {name!r}: length must be a positive integer, got {length!r}")
+        flags = {k: (True if inputs.get(k) is None else bool(inputs[k])) for k in ("special", "upper", "lower")}
+        numeric_vals = {inputs[k] for k in ("numeric", "number") if inputs.get(k) is not None}
+        if len(numeric_vals) > 1:
+            raise HarnessError(f"{typ} {name!r}: numeric and number disagree")
+        numeric = numeric_vals.pop() if numeric_vals else True
+        special_chars = inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?"
+        classes = [("0123456789", numeric, int(inputs.get("minNumeric") or 0)),
+                   ("abcdefghijklmnopqrstuvwxyz", flags["lower"], int(inputs.get("minLower") or 0)),
+                   ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", flags["upper"], int(inputs.get("minUpper") or 0)),
+                   (special_chars, flags["special"], int(inputs.get("minSpecial") or 0))]
+        minimum = sum(m for _, _, m in classes)
+        if length < minimum:
+            raise HarnessError(f"{typ} {name!r}: length ({length}) must be >= the sum of the min_* values ({minimum})")
+        pool = "".join(chars for chars, on, _ in classes if on)
+        if not pool and length > minimum:
+            raise HarnessError(f"{typ} {name!r}: every character class is disabled")
+        result = [_secrets.choice(chars) for chars, _, m in classes for _ in range(m)]
+        result += [_secrets.choice(pool) for _ in range(length - len(result))]
+        _secrets.SystemRandom().shuffle(result)
+        outputs = dict(inputs)
+        outputs.update({"result": "".join(result), "length": length, "numeric": numeric, "number": numeric,
+                        **flags, **{k: int(inputs.get(k) or 0) for k in ("minNumeric", "minLower", "minUpper",
+                                                                        "minSpecial")}})
+        self._add(Record(typ, name, None, None, True, inputs=inputs, outputs=outputs))
+        return "none", outputs
+
+    # ---- docker:index/container:Container ----------------------------------------------
+
+    def _container(self, name: str, inputs: dict) -> tuple[str, dict]:
+        spec = self._container_plan(name, inputs)
+        self._check_prefix(T_CONTAINER, name, "container name", spec["name"])
+        rec = Record(T_CONTAINER, name, None, spec["name"], True, inputs=inputs, spec=spec)
+        cid = self._execute_container_plan(spec, rec)
+        rec.outputs = self._container_outputs(inputs, cid)
+        return cid, rec.outputs
+
+    def _container_plan(self, name: str, inputs: dict) -> dict:
+        """Translate Container inputs into a Docker create body plus the post-create steps."""
+        typ = T_CONTAINER
+        bad = lambda key, why: UntranslatedInputError(typ, name, key, inputs.get(key), why)  # noqa: E731
+        image = inputs.get("image")
+        if not image:
+            raise HarnessError(f"{typ} {name!r}: image is required")
+        if inputs.get("privileged"):
+            raise bad("privileged", "privileged containers are refused by the harness")
+        if inputs.get("attach") or inputs.get("logs"):
+            raise bad("attach" if inputs.get("attach") else "logs", "attach/logs are not supported")
+        cname = inputs.get("name") or _autoname(name)
+        for c in inputs.get("command") or []:
+            if c == "":
+                raise HarnessError(f"{typ} {name!r}: values for command may not be empty")
+
+        config: dict[str, Any] = {"Image": image}
+        host: dict[str, Any] = {}
+        for key, dkey in (("hostname", "Hostname"), ("domainname", "Domainname"), ("user", "User"),
+                          ("workingDir", "WorkingDir"), ("stopSignal", "StopSignal")):
+            if inputs.get(key):
+                config[dkey] = inputs[key]
+        for key, dkey in (("tty", "Tty"), ("stdinOpen", "OpenStdin")):
+            if inputs.get(key):
+                config[dkey] = True
+        if inputs.get("stopTimeout") is not None:
+            config["StopTimeout"] = int(inputs["stopTimeout"])
+        if inputs.get("envs"):
+            config["Env"] = list(inputs["envs"])
+        if inputs.get("command"):
+            config["Cmd"] = list(inputs["command"])
+        if inputs.get("entrypoints"):
+            config["Entrypoint"] = list(inputs["entrypoints"])
+        if inputs.get("labels"):
+            config["Labels"] = _labels(inputs["labels"])
+
+        # ports (portSetToDockerPorts; schema defaults protocol=tcp, ip=0.0.0.0)
+        if inputs.get("ports"):
+            exposed: dict[str, dict] = {}
+            bindings: dict[str, list] = {}
+            for p in inputs["ports"]:
+                key = f"{int(p['internal'])}/{p.get('protocol') or 'tcp'}"
+                exposed[key] = {}
+                ext = p.get("external")
+                bindings.setdefault(key, []).append({"HostIp": p.get("ip") or "0.0.0.0",
+                                                     "HostPort": str(int(ext)) if ext else ""})
+            config["ExposedPorts"] = exposed
+            host["PortBindings"] = bindings
+        if inputs.get("publishAllPorts"):
+            host["PublishAllPorts"] = True
+
+        # volumes (volumeSetToDockerVolumes)
+        binds, volumes_from, anon = [], [], {}
+        for v in inputs.get("volumes") or []:
+            from_c, cpath = v.get("fromContainer") or "", v.get("containerPath") or ""
+            if v.get("volumeName") and v.get("hostPath"):
+                raise HarnessError(f"{typ} {name!r}: volumes entry sets both volumeName and hostPath (ambiguous)")
+            source = v.get("volumeName") or v.get("hostPath") or ""
+            if not from_c and not cpath:
+                raise HarnessError(f"{typ} {name!r}: volume entry without container path or source container")
+            if from_c and cpath:
+                raise HarnessError(f"{typ} {name!r}: both a container and a path specified in a volume entry")
+            if from_c:
+                volumes_from.append(from_c)
+            elif source:
+                binds.append(f"{source}:{cpath}:{'ro' if v.get('readOnly') else 'rw'}")
+            else:
+                anon[cpath] = {}
+        if anon:
+            config["Volumes"] = anon
+        if binds:
+            host["Binds"] = binds
+        if volumes_from:
+            host["VolumesFrom"] = volumes_from
+
+        # mounts
+        mounts = []
+        for m in inputs.get("mounts") or []:
+            mtype = m.get("type")
+            if mtype not in ("bind", "volume", "tmpfs"):
+                raise HarnessError(f"{typ} {name!r}: mounts type {mtype!r} is not supported")
+            mount: dict[str, Any] = {"Type": mtype, "Target": m.get("target"), "Source": m.get("source") or ""}
+            if m.get("readOnly"):
+                mount["ReadOnly"] = True
+            if mtype == "bind" and m.get("bindOptions"):
+                mount["BindOptions"] = {"Propagation": m["bindOptions"].get("propagation") or ""}
+            if mtype == "volume" and m.get("volumeOptions"):
+                vo = m["volumeOptions"]
+                opts: dict[str, Any] = {}
+                if vo.get("noCopy"):
+                    opts["NoCopy"] = True
+                if vo.get("labels"):
+                    opts["Labels"] = _labels(vo["labels"])
+                if vo.get("driverName") or vo.get("driverOptions"):
+                    opts["DriverConfig"] = {"Name": vo.get("driverName") or "",
+                                            "Options": _str_map(vo.get("driverOptions"))}
+                mount["VolumeOptions"] = opts
+            if mtype == "tmpfs" and m.get("tmpfsOptions"):
+                to = m["tmpfsOptions"]
+                mount["TmpfsOptions"] = {k: int(to[s]) for s, k in (("sizeBytes", "SizeBytes"), ("mode", "Mode"))
+                                         if to.get(s)}
+            mounts.append(mount)
+        if mounts:
+            host["Mounts"] = mounts
+
+        # healthcheck (Go durations -> ns)
+        hc = inputs.get("healthcheck")
+        if hc:
+            health: dict[str, Any] = {"Test": list(hc.get("tests") or [])}
+            for key, dkey in (("interval", "Interval"), ("timeout", "Timeout"), ("startPeriod", "StartPeriod"),
+                              ("startInterval", "StartInterval")):
+                if hc.get(key):
+                    try:
+                        health[dkey] = parse_go_duration(hc[key])
+                    except ValueError as exc:
+                        raise HarnessError(f"{typ} {name!r}: healthcheck.{key}: {exc}") from None
+            if hc.get("retries"):
+                health["Retries"] = int(hc["retries"])
+            config["Healthcheck"] = health
+
+        # host config scalars
+        host["RestartPolicy"] = {"Name": inputs.get("restart") or "no",
+                                 "MaximumRetryCount": int(inputs.get("maxRetryCount") or 0)}
+        if inputs.get("rm"):
+            host["AutoRemove"] = True
+        if inputs.get("readOnly"):
+            host["ReadonlyRootfs"] = True
+        if inputs.get("logDriver") or inputs.get("logOpts"):
+            host["LogConfig"] = {"Type": inputs.get("logDriver") or "", "Config": _str_map(inputs.get("logOpts"))}
+        if inputs.get("tmpfs"):
+            host["Tmpfs"] = _str_map(inputs["tmpfs"])
+        if inputs.get("capabilities"):
+            caps = inputs["capabilities"]
+            if caps.get("adds"):
+                host["CapAdd"] = list(caps["adds"])  # passed through as given, like the provider
+            if caps.get("drops"):
+                host["CapDrop"] = list(caps["drops"])
+        for key, dkey in (("dns", "Dns"), ("dnsOpts", "DnsOptions"), ("dnsSearches", "DnsSearch"),
+                          ("securityOpts", "SecurityOpt"), ("groupAdds", "GroupAdd")):
+            if inputs.get(key):
+                host[dkey] = list(inputs[key])
+        if inputs.get("hosts"):
+            host["ExtraHosts"] = [f"{h['host']}:{h['ip']}" for h in inputs["hosts"]]
+        if inputs.get("ulimits"):
+            host["Ulimits"] = [{"Name": u["name"], "Soft": int(u["soft"]), "Hard": int(u["hard"])}
+                               for u in inputs["ulimits"]]
+        if inputs.get("memory"):
+            host["Memory"] = int(inputs["memory"]) * 1024 * 1024
+        if inputs.get("memorySwap"):
+            swap = int(inputs["memorySwap"])
+            host["MemorySwap"] = swap * 1024 * 1024 if swap > 0 else swap
+        if inputs.get("memoryReservation"):
+            host["MemoryReservation"] = int(inputs["memoryReservation"]) * 1024 * 1024
+        if inputs.get("shmSize"):
+            host["ShmSize"] = int(inputs["shmSize"]) * 1024 * 1024
+        if inputs.get("cpuShares"):
+            host["CpuShares"] = int(inputs["cpuShares"])
+        if inputs.get("cpuSet"):
+            host["CpusetCpus"] = inputs["cpuSet"]
+        if inputs.get("cpus"):
+            host["NanoCpus"] = int(round(float(inputs["cpus"]) * 1e9))
+        if inputs.get("sysctls"):
+            host["Sysctls"] = _str_map(inputs["sysctls"])
+        for key, dkey in (("pidMode", "PidMode"), ("ipcMode", "IpcMode"), ("cgroupnsMode", "CgroupnsMode")):
+            if inputs.get(key):
+                host[dkey] = inputs[key]
+        if inputs.get("init") is not None:
+            host["Init"] = bool(inputs["init"])
+
+        # networks: network_mode, or the first networksAdvanced entry at create, the rest
+        # connected after create (before uploads and start).
+        nets = inputs.get("networksAdvanced") or []
+        mode = inputs.get("networkMode") or ""
+        networking: Optional[dict] = None
+        connects: list[tuple[str, dict]] = []
+
+        def endpoint(n: dict) -> dict:
+            ep: dict[str, Any] = {}
+            ipam = {k: n[s] for s, k in (("ipv4Address", "IPv4Address"), ("ipv6Address", "IPv6Address"),
+                                         ("linkLocalIps", "LinkLocalIPs")) if n.get(s)}
+            if ipam:
+                ep["IPAMConfig"] = ipam
+            if n.get("aliases"):
+                ep["Aliases"] = list(n["aliases"])
+            return ep
+
+        if nets:
+            if mode and mode not in ("bridge", "default"):
+                raise HarnessError(f"{typ} {name!r}: networkMode {mode!r} cannot be combined with networksAdvanced")
+            first, rest = nets[0], nets[1:]
+            if not first.get("name"):
+                raise HarnessError(f"{typ} {name!r}: networksAdvanced[0].name is required")
+            host["NetworkMode"] = first["name"]
+            networking = {"EndpointsConfig": {first["name"]: endpoint(first)}}
+            connects = [(n["name"], endpoint(n)) for n in rest]
+        elif mode:
+            host["NetworkMode"] = mode
+
+        if host:
+            config["HostConfig"] = host
+        if networking:
+            config["NetworkingConfig"] = networking
+
+        # uploads: one tar per file, entry name = the file path, mode 0644 / 0744 (executable)
+        # or `permissions`, uid/gid 0 unless numeric owner/group, extracted at "/" before start.
+        uploads = []
+        for i, u in enumerate(inputs.get("uploads") or []):
+            given = [k for k in ("content", "contentBase64", "source") if u.get(k)]
+            if len(given) != 1:
+                raise HarnessError(f"{typ} {name!r}: uploads[{i}]: exactly one of 'content', 'content_base64' or "
+                                   f"'source' must be set (got {given})")
+            if given[0] == "content":
+                data = u["content"].encode()
+            elif given[0] == "contentBase64":
+                data = base64.b64decode(u["contentBase64"])
+            else:
+                with open(os.path.join(self._cwd(), u["source"]), "rb") as fh:
+                    data = fh.read()
+            if u.get("permissions"):
+                try:
+                    mode_bits = int(str(u["permissions"]), 8)
+                except ValueError:
+                    raise HarnessError(f"{typ} {name!r}: uploads[{i}].permissions {u['permissions']!r} is not octal") from None
+            else:
+                mode_bits = 0o744 if u.get("executable") else 0o644
+            ids = {}
+            for key in ("owner", "group"):
+                if u.get(key):
+                    if not str(u[key]).isdigit():
+                        raise UntranslatedInputError(typ, name, f"uploads[{i}].{key}", u[key],
+                                                     "only numeric ids are translated")
+                    ids[key] = int(u[key])
+            if not u.get("file"):
+                raise HarnessError(f"{typ} {name!r}: uploads[{i}].file is required")
+            uploads.append({"file": u["file"], "data": data, "mode": mode_bits,
+                            "uid": ids.get("owner", 0), "gid": ids.get("group", 0)})
+
+        wait_timeout = inputs.get("waitTimeout")
+        refresh_ms = inputs.get("containerReadRefreshTimeoutMilliseconds")
+        return {
+            "name": cname,
+            "body": config,
+            "connects": connects,
+            "uploads": uploads,
+            "start": inputs.get("start") is not False,
+            "wait": bool(inputs.get("wait")),
+            "wait_timeout": int(wait_timeout) if wait_timeout else 60,
+            "must_run": inputs.get("mustRun") is not False,
+            "read_refresh_timeout_ms": int(refresh_ms) if refresh_ms else 15000,
+            "destroy_grace_seconds": int(inputs.get("destroyGraceSeconds") or 0),
+            "remove_volumes": inputs.get("removeVolumes") is not False,
+        }
+
+    def _execute_container_plan(self, spec: dict, rec: Record) -> str:
+        api = self.client.api
+        name = rec.name
+        image = spec["body"]["Image"]
+        try:
+            api.inspect_image(image)
+        except docker.errors.ImageNotFound:
+            raise HarnessError(f"{T_CONTAINER} {name!r}: image {image!r} is not present locally and the harness "
+                               f"never pulls") from None
+        res = api.create_container_from_config(copy.deepcopy(spec["body"]), name=spec["name"])
+        cid = res["Id"]
+        rec.docker_id, rec.docker_name, rec.removed = cid, spec["name"], False
+        with self._lock:
+            if not any(r is rec for r in self._records):
+                self._records.append(rec)
+        for net, ep in spec["connects"]:
+            ipam = ep.get("IPAMConfig") or {}
+            api.connect_container_to_network(cid, net, aliases=ep.get("Aliases"),
+                                             ipv4_address=ipam.get("IPv4Address"),
+                                             ipv6_address=ipam.get("IPv6Address"),
+                                             link_local_ips=ipam.get("LinkLocalIPs"))
+        for up in spec["uploads"]:
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tw:
+                info = tarfile.TarInfo(name=up["file"])
+                info.size, info.mode, info.mtime = len(up["data"]), up["mode"], int(time.time())
+                info.uid, info.gid, info.type = up["uid"], up["gid"], tarfile.REGTYPE
+                tw.addfile(info, io.BytesIO(up["data"]))
+            api.put_archive(cid, "/", buf.getvalue())
+        if spec["start"]:
+            started = time.time()
+            api.start(cid)
+            if spec["wait"]:
+                self._wait_healthy(name, cid, spec["wait_timeout"])
+            self._wait_running(rec, cid, spec, started)
+        return cid
+
+    def _wait_healthy(self, name: str, cid: str, timeout: int) -> None:
+        deadline = time.time() + timeout
+        while True:
+            state = self.client.api.inspect_container(cid)["State"]
+            health = state.get("Health")
+            if health is None:
+                raise HarnessError(f"{T_CONTAINER} {name!r}: wait=true but the container has no healthcheck")
+            if health.get("Status") == "healthy":
+                return
+            if time.time() >= deadline:
+                log = (health.get("Log") or [])[-3:]
+                raise HarnessError(f"{T_CONTAINER} {name!r}: container failed to be in healthy state in "
+                                   f"{timeout}s (status {health.get('Status')!r}, last checks {log})")
+            time.sleep(0.5)
+
+    def _wait_running(self, rec: Record, cid: str, spec: dict, started: float) -> None:
+        """resourceDockerContainerRead's refresh: a must_run container that exited is deleted, error."""
+        name = rec.name
+        if not spec["must_run"]:
+            return
+        deadline = time.time() + spec["read_refresh_timeout_ms"] / 1000.0
+        time.sleep(0.1)
+        while True:
+            try:
+                state = self.client.api.inspect_container(cid)["State"]
+            except docker.errors.NotFound:
+                raise HarnessError(f"{T_CONTAINER} {name!r}: container vanished after start (rm=true and it exited?)") from None
+            if state.get("Running"):
+                return
+            if state.get("Status") == "exited" or time.time() >= deadline:
+                logs = self.client.api.logs(cid, tail=40).decode(errors="replace")
+                try:
+                    self._delete_container(rec)
+                finally:
+                    raise HarnessError(f"{T_CONTAINER} {name!r}: container failed to be in running state "
+                                       f"(status {state.get('Status')!r}, exit code {state.get('ExitCode')})\n"
+                                       f"--- logs ---\n{logs}")
+            time.sleep(0.1)
+
+    def _container_outputs(self, inputs: dict, cid: str) -> dict:
+        info = self.client.api.inspect_container(cid)
+        outputs = dict(inputs)
+        nets = (info.get("NetworkSettings") or {}).get("Networks") or {}
+        outputs.update({
+            "id": cid,
+            "name": info["Name"].lstrip("/"),
+            "hostname": info["Config"].get("Hostname", ""),
+            "networkMode": info["HostConfig"].get("NetworkMode", ""),
+            "bridge": (info.get("NetworkSettings") or {}).get("Bridge", ""),
+            "restart": info["HostConfig"]["RestartPolicy"].get("Name") or "no",
+            "networkDatas": [{
+                "networkName": n, "ipAddress": d.get("IPAddress", ""), "ipPrefixLength": d.get("IPPrefixLen", 0),
+                "gateway": d.get("Gateway", ""), "globalIpv6Address": d.get("GlobalIPv6Address", ""),
+                "globalIpv6PrefixLength": d.get("GlobalIPv6PrefixLen", 0), "ipv6Gateway": d.get("IPv6Gateway", ""),
+                "macAddress": d.get("MacAddress", ""),
+            } for n, d in sorted(nets.items())],
+        })
+        if not info["State"].get("Running"):
+            outputs["exitCode"] = info["State"].get("ExitCode")
+        return outputs
+
+    # ---- deletion ----------------------------------------------------------------------
+
+    def _delete(self, rec: Record) -> None:
+        api = self.client.api
+        if rec.typ == T_CONTAINER:
+            self._delete_container(rec)
+        elif rec.typ == T_COMMAND:
+            if rec.inputs.get("delete"):
+                self._run_command(rec.name, rec.inputs, rec.inputs["delete"], "delete")
+        elif rec.typ == T_NETWORK:
+            try:
+                api.remove_network(rec.docker_id)
+            except docker.errors.NotFound:
+                pass
+        elif rec.typ == T_VOLUME:
+            try:
+                api.remove_volume(rec.docker_name)
+            except docker.errors.NotFound:
+                pass
+        elif rec.typ == T_IMAGE:
+            try:
+                api.remove_image(rec.docker_name)
+            except docker.errors.ImageNotFound:
+                pass
+        elif rec.typ == T_REMOTE_IMAGE:
+            if not rec.inputs.get("keepLocally"):
+                try:
+                    api.remove_image(rec.docker_name, force=bool(rec.inputs.get("forceRemove")))
+                except docker.errors.ImageNotFound:
+                    pass
+        rec.removed = True
+
+    def _delete_container(self, rec: Record) -> None:
+        api = self.client.api
+        spec = rec.spec or {}
+        try:
+            grace = spec.get("destroy_grace_seconds") or 0
+            if grace > 0:
+                api.stop(rec.docker_id, timeout=grace)
+            api.remove_container(rec.docker_id, force=True, v=spec.get("remove_volumes", True))
+        except docker.errors.NotFound:
+            pass
+        # wait until it is really gone (removal of an auto-remove container may be in progress)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                api.inspect_container(rec.docker_id)
+            except docker.errors.NotFound:
+                break
+            time.sleep(0.1)
+        rec.removed = True

@@ -159,33 +159,19 @@ def pgpass(settings: Settings, credentials: Credentials) -> str:
 
 
 def vip_manager_command(settings: Settings, member: Member) -> list[str]:
-    """vip-manager's flags for the sidecar of one member; 1.x and 2.x spell them differently."""
+    """vip-manager's flags for the sidecar of one member (the same flags since 1.0)."""
     vip = settings.vip
-    key = settings.leader_key(member.group)
-    endpoints = ",".join(etcd_client_urls(settings))
-    if settings.image.vip_manager_major >= 2:
-        flags = [
-            f"--ip={vip.address}",
-            f"--netmask={vip.netmask}",
-            f"--interface={vip.interface}",
-            f"--trigger-key={key}",
-            f"--trigger-value={member.name}",
-            "--dcs-type=etcd",
-            f"--dcs-endpoints={endpoints}",
-            f"--interval={vip.interval_ms}",
-        ]
-    else:
-        flags = [
-            f"-ip={vip.address}",
-            f"-mask={vip.netmask}",
-            f"-iface={vip.interface}",
-            f"-key={key}",
-            f"-host={member.name}",
-            "-type=etcd",
-            f"-endpoint={endpoints}",
-            f"-interval={vip.interval_ms}",
-        ]
-    return ["vip-manager", *flags]
+    return [
+        "vip-manager",
+        f"--ip={vip.address}",
+        f"--netmask={vip.netmask}",
+        f"--interface={vip.interface}",
+        f"--trigger-key={settings.leader_key(member.group)}",
+        f"--trigger-value={member.name}",
+        "--dcs-type=etcd",
+        f"--dcs-endpoints={','.join(etcd_client_urls(settings))}",
+        f"--interval={vip.interval_ms}",
+    ]
 
 
 def vip_manager_healthcheck(settings: Settings) -> list[str]:

@@ -105,7 +105,7 @@ def test_etcd_command():
     assert "--enable-v2=true" in render.etcd_command(plain_settings(), member)
 
 
-def test_vip_manager_2_flags_in_citus_mode():
+def test_vip_manager_flags_in_citus_mode():
     s = citus_settings()
     command = render.vip_manager_command(s, s.groups[0].members[1])
     assert command[0] == "vip-manager"
@@ -118,12 +118,11 @@ def test_vip_manager_2_flags_in_citus_mode():
         in command
 
 
-def test_vip_manager_1_flags_without_citus():
+def test_vip_manager_flags_without_citus():
     s = plain_settings()
     command = render.vip_manager_command(s, s.groups[0].members[0])
-    joined = " ".join(command)
-    assert "/service/citus/leader" in joined and "/0/leader" not in joined
-    assert "citus-pg-1" in joined and "172.30.254.254" in joined
+    assert "--trigger-key=/service/citus/leader" in command
+    assert "--trigger-value=citus-pg-1" in command
 
 
 def test_group_leaders_command_lists_every_group():

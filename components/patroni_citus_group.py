@@ -28,6 +28,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         limits = settings.patroni.resources
         self.group = group
         self.containers: list[docker.Container] = []
+        self.volumes: list[docker.Volume] = []
         for member in group.members:
             child = f"{name}-{member.index + 1}"
             volume = docker.Volume(
@@ -77,6 +78,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                                                         *container_options.depends_on],
                                             delete_before_replace=True))
             self.containers.append(container)
+            self.volumes.append(volume)
         self.members = pulumi.Output.from_input(
             [{"name": m.name, "address": str(m.address)} for m in group.members])
         self.register_outputs({"members": self.members})

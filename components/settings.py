@@ -418,8 +418,8 @@ def _read_image(r: _Reader) -> ImageSettings:
     pg_major = r.value("postgresMajor", DEBIAN_PG_MAJOR if debian else 16, int, _between(13, 17))
     citus_version = r.value("citusVersion", "12.1", str,
                             _matches(_VERSION, "a version such as 12.1"))
-    vip_version = r.value("vipManagerVersion", DEBIAN_VIP_MANAGER_VERSION if debian else "2.8.0",
-                          str, _matches(_VERSION, "a version such as 2.8.0"))
+    vip_version = r.value("vipManagerVersion", DEBIAN_VIP_MANAGER_VERSION if debian else "2.5.0",
+                          str, _matches(_VERSION, "a version such as 2.5.0"))
     local_debs = r.value("localDebs", False, bool)
     r.finish()
     if debian and pg_major != DEBIAN_PG_MAJOR:

@@ -27,7 +27,8 @@ class VipManager(pulumi.ComponentResource):
         super().__init__("patroni-citus:index:VipManager", name, None, opts)
         scope = settings.cluster.scope
         self.containers: list[docker.Container] = []
-        for member, member_container in zip(group.group.members, group.containers):
+        for member, member_container, member_volume in zip(group.group.members, group.containers,
+                                                           group.volumes):
             sidecar_name = f"{member.name}-vip"
             container = docker.Container(
                 f"{name}-{member.index + 1}",
@@ -37,6 +38,12 @@ class VipManager(pulumi.ComponentResource):
                 # Joined by name, not id: a member re-created under the same name (a Pulumi
                 # replacement) is found again when the sidecar restarts.
                 network_mode=member_container.name.apply(lambda n: f"container:{n}"),
+                # Docker retries a sidecar's restart only once, and that fails while its member
+                # is down. The member stamps each start into its volume; the sidecar, which can
+                # read it here, waits for a new stamp before it exits to be restarted.
+                volumes=[docker.ContainerVolumeArgs(
+                    volume_name=member_volume.name, container_path=render.PATRONI_DATA_MOUNT,
+                    read_only=True)],
                 # Only the sidecar may change addresses; the member itself gets no capability.
                 user="root",
                 capabilities=docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW"]),
@@ -44,8 +51,8 @@ class VipManager(pulumi.ComponentResource):
                                      group=member.group, vip=settings.vip.address),
                 healthcheck=container_options.healthcheck(
                     render.vip_manager_healthcheck(settings)),
-                # When its member dies the sidecar's namespace dies too; the entrypoint then
-                # exits and this policy restarts it into the member's new namespace.
+                # When its member dies the sidecar's namespace dies too; once the member is
+                # back the entrypoint exits and this policy restarts it into the new namespace.
                 restart="unless-stopped",
                 # vip-manager removes the VIP cleanly only on SIGINT.
                 stop_signal="SIGINT",

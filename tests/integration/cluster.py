@@ -162,7 +162,7 @@ class Writer:
 
     cluster: Cluster
     host: Optional[str] = None
-    acked: list[tuple[int, float, str]] = field(default_factory=list)  # id, time, server
+    acked: list[tuple[int, float, str]] = field(default_factory=list)  # id, time, member
     errors: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: Optional[threading.Thread] = None
@@ -189,9 +189,11 @@ class Writer:
             try:
                 if conn is None:
                     conn = self.cluster.connect(self.host)
+                # The member's hostname names it even when the writer goes through the VIP.
                 row = conn.execute("INSERT INTO drill (id) VALUES (%s) "
-                                   "RETURNING host(inet_server_addr())", (self._next,)).fetchone()
-                self.acked.append((self._next, time.monotonic(), row[0]))
+                                   "RETURNING pg_read_file('/etc/hostname')",
+                                   (self._next,)).fetchone()
+                self.acked.append((self._next, time.monotonic(), row[0].strip()))
                 self._next += 1
                 time.sleep(0.02)
             except psycopg.Error:
@@ -206,9 +208,9 @@ class Writer:
         if conn is not None:
             conn.close()
 
-    def first_ack_after(self, moment: float, not_server: Optional[str] = None) -> Optional[float]:
-        for _, at, server in self.acked:
-            if at > moment and server != not_server:
+    def first_ack_after(self, moment: float, not_member: Optional[str] = None) -> Optional[float]:
+        for _, at, member in self.acked:
+            if at > moment and member != not_member:
                 return at
         return None
 

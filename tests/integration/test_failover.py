@@ -42,14 +42,13 @@ def test_up_one_leader_per_group_matching_the_output(healthy):
 
 def test_leader_crash_fails_over_without_losing_acknowledged_rows(healthy):
     old = healthy.leader()
-    old_address = healthy.members[old]
     writer = Writer(healthy).start()
     wait_until("rows before the crash", lambda: len(writer.acked) > 50, 30)
     killed_at = time.monotonic()
     healthy.container(old).kill()
     new = wait_until("a new leader", lambda: (l := healthy.leader()) not in (None, old) and l, 90)
     first = wait_until("a write acknowledged by the new leader",
-                       lambda: writer.first_ack_after(killed_at, not_server=old_address), 60)
+                       lambda: writer.first_ack_after(killed_at, not_member=old), 60)
     time.sleep(2)
     writer.stop()
     lost = writer.lost()
@@ -138,7 +137,7 @@ def test_network_partition_leaves_exactly_one_writable_primary(healthy):
         wait_until("the isolated primary to stop accepting writes", isolated_is_read_only, 60)
         demoted_s = time.monotonic() - cut_at
         first = wait_until("writes on the new leader",
-                           lambda: writer.first_ack_after(cut_at, not_server=address), 60)
+                           lambda: writer.first_ack_after(cut_at, not_member=old), 60)
         writable = []
         for name, ip in healthy.members.items():
             if name == old:

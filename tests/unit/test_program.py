@@ -92,6 +92,10 @@ def test_network_and_static_addresses(runs, stack):
         member = labels(sidecar)["patroni-citus.member"]
         assert sidecar.inputs["networkMode"] == f"container:{member}"
         assert "networksAdvanced" not in sidecar.inputs
+        # It reads its member's start stamp to know when to restart into the new namespace.
+        assert sidecar.inputs["volumes"] == [{"volumeName": f"{member}-data",
+                                              "containerPath": "/var/lib/postgresql/data",
+                                              "readOnly": True}]
     vip = config.get("vip", {})
     if vip.get("enabled"):
         assert vip["address"] not in addresses

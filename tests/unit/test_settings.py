@@ -92,10 +92,10 @@ def test_debian_flavour_has_no_citus_without_local_debs():
 
 def test_debian_flavour_pins_postgres_and_vip_manager():
     found = problems(base(image={"flavour": "debian", "localDebs": True, "postgresMajor": 16,
-                                 "vipManagerVersion": "2.8.0"}, etcd={"apiVersion": "v2"}))
+                                 "vipManagerVersion": "2.5.0"}, etcd={"apiVersion": "v2"}))
     assert any(p.startswith("patroni-citus:image.postgresMajor = 16: the debian flavour has only "
                             "PostgreSQL 15") for p in found)
-    assert any(p.startswith("patroni-citus:image.vipManagerVersion = '2.8.0'") for p in found)
+    assert any(p.startswith("patroni-citus:image.vipManagerVersion = '2.5.0'") for p in found)
 
 
 @pytest.mark.parametrize("address, rule", [

@@ -1,0 +1,102 @@
+"""The VIP path on the `offline-vip` stack (etcd v2 API + Debian's vip-manager 1.0.2): the
+VIP follows the leader on a crash and on a planned switchover, with no acknowledged row lost."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.integration.cluster import Writer, deploy, record_figures, wait_until
+
+pytestmark = pytest.mark.integration
+STACK = "offline-vip"
+
+
+@pytest.fixture(scope="module")
+def cluster(docker_client):
+    started = time.monotonic()
+    deployed = deploy(STACK, docker_client)
+    wait_until("a healthy cluster", deployed.healthy, 180)
+    wait_until("the VIP on the leader", lambda: vip_member(deployed) == deployed.leader(), 60)
+    record_figures(f"{STACK}: up", time_to_healthy_s=round(time.monotonic() - started, 1),
+                   of_which_program_run_s=round(deployed.deploy_seconds, 1))
+    yield deployed
+    deployed.engine.teardown()
+
+
+@pytest.fixture
+def healthy(cluster):
+    wait_until("a healthy cluster before the drill", cluster.healthy, 120)
+    wait_until("the VIP on the leader", lambda: vip_member(cluster) == cluster.leader(), 60)
+    return cluster
+
+
+def vip_member(cluster) -> str:
+    """The member answering on the VIP, by its hostname (read through PostgreSQL)."""
+    with cluster.connect(cluster.run.outputs["vip"], target_session_attrs="any") as conn:
+        return conn.execute("SELECT pg_read_file('/etc/hostname')").fetchone()[0].strip()
+
+
+def sidecar(cluster, member: str):
+    return cluster.container(f"{member}-vip")
+
+
+def test_vip_answers_on_the_leader_and_outputs_match(healthy):
+    assert healthy.run.outputs["coordinator"]["host"] == healthy.run.outputs["vip"]
+    assert healthy.etcd_leader_keys() == healthy.run.outputs["groupLeaders"] or \
+        healthy.run.outputs["groupLeaders"]["0"] in healthy.members
+    assert vip_member(healthy) == healthy.etcd_leader_keys()["0"]
+    for member in healthy.members:
+        assert sidecar(healthy, member).status == "running"
+
+
+def test_vip_moves_on_leader_crash_without_losing_rows(healthy):
+    old = healthy.leader()
+    writer = Writer(healthy, host=healthy.run.outputs["vip"]).start()
+    wait_until("rows through the VIP", lambda: len(writer.acked) > 50, 30)
+    killed_at = time.monotonic()
+    healthy.container(old).kill()
+    new = wait_until("a new leader", lambda: (l := healthy.leader()) not in (None, old) and l, 90)
+    wait_until("the VIP on the new leader", lambda: vip_member(healthy) == new, 60)
+    moved_s = time.monotonic() - killed_at
+    first = wait_until("a write through the VIP after the crash",
+                       lambda: writer.first_ack_after(killed_at, not_member=old), 60)
+    time.sleep(2)
+    writer.stop()
+    lost = writer.lost()
+    record_figures(f"{STACK}: leader crash", vip_moved_s=round(moved_s, 1),
+                   first_write_s=round(first - killed_at, 1), rows_acked=len(writer.acked),
+                   rows_lost=len(lost))
+    assert lost == []
+    container = healthy.container(old)
+    container.reload()
+    if container.status != "running":
+        container.start()
+    wait_until(f"{old} to rejoin", healthy.healthy, 120)
+    # Its sidecar died with the old namespace and must come back into the new one by itself.
+    wait_until(f"the sidecar of {old} running again",
+               lambda: sidecar(healthy, old).status == "running"
+               and sidecar(healthy, old).exec_run(["test", "-e", "/sys/class/net/eth0"])
+               .exit_code == 0, 90)
+
+
+def test_vip_follows_a_planned_switchover(healthy):
+    old = healthy.leader()
+    candidate = next(m["name"] for m in healthy.cluster_view() if m["role"] == "sync_standby")
+    writer = Writer(healthy, host=healthy.run.outputs["vip"]).start()
+    wait_until("rows through the VIP", lambda: len(writer.acked) > 20, 30)
+    asked_at = time.monotonic()
+    result = healthy.container(old).exec_run(
+        ["patronictl", "-c", "/etc/patroni/patroni.yml", "switchover", "--leader", old,
+         "--candidate", candidate, "--force"])
+    assert result.exit_code == 0, result.output.decode()
+    wait_until("the VIP on the candidate", lambda: vip_member(healthy) == candidate, 60)
+    moved_s = time.monotonic() - asked_at
+    time.sleep(2)
+    writer.stop()
+    lost = writer.lost()
+    record_figures(f"{STACK}: switchover", vip_moved_s=round(moved_s, 1),
+                   rows_acked=len(writer.acked), rows_lost=len(lost))
+    assert lost == []
+    wait_until("the old leader streaming again", healthy.healthy, 120)

@@ -107,10 +107,7 @@ class Observability(pulumi.ComponentResource):
             child,
             name=f"{scope}-cadvisor",
             image=self._image(child, service.image),
-            command=["--docker_only=true", "--housekeeping_interval=10s",
-                     "--store_container_labels=false",
-                     "--whitelisted_container_labels=patroni-citus.cluster,patroni-citus.role,"
-                     "patroni-citus.member"],
+            command=["--docker_only=true", "--housekeeping_interval=10s"],
             mounts=[docker.ContainerMountArgs(type="bind", source=source, target=target,
                                               read_only=True) for source, target in read_only],
             ports=[docker.ContainerPortArgs(internal=CADVISOR_PORT, external=service.host_port,

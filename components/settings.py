@@ -558,7 +558,7 @@ def _read_passwords(secrets: Mapping[str, Optional[str]], plaintext: frozenset[s
 # Pinned upstream images; the integration suite points these keys at local stand-ins.
 OBSERVABILITY_DEFAULTS = {
     "cadvisor": ("gcr.io/cadvisor/cadvisor:v0.49.1", 8080, True),
-    "fluentd": ("fluent/fluentd:v1.17.1-debian-1.0", 24224, True),
+    "fluentd": ("fluent/fluentd:v1.17.0-debian-1.1", 24224, True),
     "adminer": ("adminer:4.8.1", 8081, False),
 }
 

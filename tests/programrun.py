@@ -19,6 +19,7 @@ from typing import Any, Optional
 import pulumi
 import yaml
 from pulumi.runtime import mocks as runtime_mocks
+from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -143,6 +144,9 @@ def run_stack(stack: str, mocks: Optional[pulumi.runtime.Mocks] = None, *,
 
 def _run(stack: str, mocks: pulumi.runtime.Mocks, config: dict[str, str],
          secret_keys: list[str]) -> ProgramRun:
+    # The RPC manager is process-wide: a failed earlier run must not fail this one.
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(config, secret_keys)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)

@@ -141,15 +141,17 @@ class Cluster:
         return self.client.containers.get(name)
 
 
-def deploy(stack: str, client: docker.DockerClient) -> Cluster:
-    config = stack_config(stack)
+def deploy(stack: str, client: docker.DockerClient,
+           config: Optional[dict] = None) -> Cluster:
+    """Deploys the stack's program; `config` replaces its stack file's config."""
+    config = stack_config(stack) if config is None else config
     scope = config["patroni-citus:cluster"]["scope"]
     api = config.get("patroni-citus:etcd", {}).get("apiVersion", "v3")
     remove_leftovers(client, scope)
     engine = DockerEngine(str(PROJECT_DIR))
     started = time.monotonic()
     try:
-        run = run_stack(stack, engine)
+        run = run_stack(stack, engine, config=config)
     except BaseException:
         engine.teardown()
         raise

@@ -1,0 +1,89 @@
+"""Observability on a real engine: cadvisor sees the cluster, Patroni serves metrics, and the
+cluster runs and fails over with the fluentd logging driver while no fluentd is listening."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.integration.cluster import deploy, record_figures, wait_until
+from tests.programrun import stack_config
+
+pytestmark = pytest.mark.integration
+STACK = "offline"
+STANDINS = Path(__file__).resolve().parent / "standins"
+CADVISOR_IMAGE = "local/cadvisor:bullseye"
+NO_FLUENTD_IMAGE = "local/no-fluentd:1"
+CADVISOR_PORT = 18080
+FLUENTD_PORT = 24224
+
+
+@pytest.fixture(scope="module")
+def cluster(docker_client):
+    # Upstream images cannot be pulled here: build local stand-ins and point the config at them.
+    for image, folder in ((CADVISOR_IMAGE, "cadvisor"), (NO_FLUENTD_IMAGE, "no-fluentd")):
+        docker_client.images.build(path=str(STANDINS / folder), tag=image, rm=True)
+    config = stack_config(STACK)
+    config["patroni-citus:observability"] = {
+        "enabled": True,
+        "cadvisor": {"image": CADVISOR_IMAGE, "hostPort": CADVISOR_PORT},
+        "fluentd": {"image": NO_FLUENTD_IMAGE, "hostPort": FLUENTD_PORT},
+        "adminer": {"enabled": False},
+    }
+    deployed = deploy(STACK, docker_client, config)
+    yield deployed
+    deployed.engine.teardown()
+
+
+def test_cluster_comes_up_and_fails_over_with_fluentd_down(cluster):
+    started = time.monotonic()
+    wait_until("a healthy cluster while fluentd is down", cluster.healthy, 180)
+    for name in [*cluster.members, f"{cluster.scope}-etcd-1"]:
+        log_config = cluster.container(name).attrs["HostConfig"]["LogConfig"]
+        assert log_config["Type"] == "fluentd"
+        assert log_config["Config"]["fluentd-async"] == "true"
+        assert log_config["Config"]["tag"] == name
+    old = cluster.leader()
+    killed_at = time.monotonic()
+    cluster.container(old).kill()
+    new = wait_until("a new leader", lambda: (l := cluster.leader()) not in (None, old) and l, 90)
+    record_figures(f"{STACK}: fluentd down", time_to_healthy_s=round(killed_at - started, 1),
+                   failover_s=round(time.monotonic() - killed_at, 1), new_leader=new)
+    cluster.container(old).start()
+    wait_until(f"{old} to rejoin", cluster.healthy, 120)
+
+
+def test_cadvisor_lists_the_cluster_with_memory(cluster):
+    url = cluster.run.outputs["cadvisorUrl"]
+    assert url == f"http://127.0.0.1:{CADVISOR_PORT}"
+    names = set(cluster.members) | {f"{cluster.scope}-etcd-{i}" for i in (1, 2, 3)}
+
+    def memory_by_name() -> dict:
+        with urllib.request.urlopen(f"{url}/api/v1.3/docker/", timeout=5) as response:
+            containers = json.loads(response.read())
+        found = {}
+        for info in containers.values():
+            for alias in info.get("aliases", []):
+                if alias in names and info.get("stats"):
+                    found[alias] = info["stats"][-1]["memory"]["usage"]
+        return found if set(found) == names else None
+
+    memory = wait_until("cadvisor to report every member", memory_by_name, 90)
+    assert all(usage > 0 for usage in memory.values())
+    record_figures(f"{STACK}: cadvisor", memory_mib={k: round(v / 2**20) for k, v in
+                                                     sorted(memory.items())})
+
+
+def test_every_patroni_member_serves_prometheus_metrics(cluster):
+    patroni_targets = cluster.run.outputs["prometheusTargets"][0]
+    assert patroni_targets["labels"]["job"] == "patroni"
+    assert sorted(patroni_targets["targets"]) == sorted(f"{ip}:8008" for ip in
+                                                        cluster.members.values())
+    for target in patroni_targets["targets"]:
+        with urllib.request.urlopen(f"http://{target}/metrics", timeout=5) as response:
+            body = response.read().decode()
+        assert "patroni_postgres_running" in body and "patroni_primary" in body, target

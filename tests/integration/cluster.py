@@ -6,12 +6,13 @@ it registers is created for real and the stack outputs (groupLeaders included) a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import docker
 import psycopg
@@ -156,6 +157,25 @@ def deploy(stack: str, client: docker.DockerClient,
         engine.teardown()
         raise
     return Cluster(stack, engine, run, client, time.monotonic() - started, scope, api)
+
+
+@contextlib.contextmanager
+def deployed(stack: str, client: docker.DockerClient, config: Optional[dict] = None,
+             ready: Optional[Callable[[Cluster], bool]] = None,
+             label: Optional[str] = None) -> Iterator[Cluster]:
+    """Deploys the stack, waits until it is healthy (and `ready`), records the time it took
+    under `label` (default: the stack), and tears everything down afterwards."""
+    started = time.monotonic()
+    cluster = deploy(stack, client, config)
+    try:
+        wait_until("a healthy cluster", cluster.healthy, 180)
+        if ready is not None:
+            wait_until("the cluster to be ready", lambda: ready(cluster), 60)
+        record_figures(f"{label or stack}: up", time_to_healthy_s=round(time.monotonic() - started, 1),
+                       of_which_program_run_s=round(cluster.deploy_seconds, 1))
+        yield cluster
+    finally:
+        cluster.engine.teardown()
 
 
 @dataclass

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.integration.cluster import Writer, deploy, record_figures, wait_until
+from tests.integration.cluster import Writer, deployed, record_figures, wait_until
 
 pytestmark = pytest.mark.integration
 STACK = "offline"
@@ -15,13 +15,8 @@ STACK = "offline"
 
 @pytest.fixture(scope="module")
 def cluster(docker_client):
-    started = time.monotonic()
-    deployed = deploy(STACK, docker_client)
-    wait_until("a healthy cluster", deployed.healthy, 180)
-    record_figures(f"{STACK}: up", time_to_healthy_s=round(time.monotonic() - started, 1),
-                   of_which_program_run_s=round(deployed.deploy_seconds, 1))
-    yield deployed
-    deployed.engine.teardown()
+    with deployed(STACK, docker_client) as running:
+        yield running
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pulumi_docker as docker
 
 from . import render
 from .container_options import ContainerOptions
+from .data_volume import data_volume
 from .labels import docker_labels
 from .settings import Settings
 
@@ -26,12 +27,8 @@ class EtcdCluster(pulumi.ComponentResource):
         self.containers: list[docker.Container] = []
         for member in settings.etcd_members:
             child = f"{name}-{member.index + 1}"
-            volume = docker.Volume(
-                f"{child}-data",
-                name=f"{member.name}-data",
-                labels=docker_labels(scope, "etcd", member=member.name,
-                                     retain=settings.retain_volumes),
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.retain_volumes))
+            volume = data_volume(f"{child}-data", f"{member.name}-data", settings, "etcd",
+                                 parent=self, member=member.name)
             container = docker.Container(
                 child,
                 name=member.name,
@@ -48,7 +45,8 @@ class EtcdCluster(pulumi.ComponentResource):
                 restart="unless-stopped",
                 capabilities=ContainerOptions.no_raw_sockets(),
                 **container_options.logging(member.name),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(container_options.depends_on),
+                opts=pulumi.ResourceOptions(parent=self,
+                                            depends_on=list(container_options.depends_on),
                                             delete_before_replace=True))
             self.containers.append(container)
         self.client_endpoints = pulumi.Output.from_input(render.etcd_client_urls(settings))

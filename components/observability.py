@@ -11,6 +11,7 @@ import pulumi_docker as docker
 
 from . import render
 from .container_options import ContainerOptions
+from .data_volume import data_volume
 from .labels import docker_labels
 from .settings import Settings
 
@@ -77,10 +78,8 @@ class Observability(pulumi.ComponentResource):
         service = settings.observability.fluentd
         scope = settings.cluster.scope
         child = f"{name}-fluentd"
-        volume = docker.Volume(
-            f"{child}-data", name=f"{scope}-fluentd-data",
-            labels=docker_labels(scope, "fluentd", retain=settings.retain_volumes),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.retain_volumes))
+        volume = data_volume(f"{child}-data", f"{scope}-fluentd-data", settings, "fluentd",
+                             parent=self)
         return self._container(
             child,
             name=f"{scope}-fluentd",

@@ -10,6 +10,7 @@ import pulumi_docker as docker
 
 from . import render
 from .container_options import ContainerOptions
+from .data_volume import data_volume
 from .labels import docker_labels
 from .settings import Group, Settings
 
@@ -31,12 +32,8 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         self.volumes: list[docker.Volume] = []
         for member in group.members:
             child = f"{name}-{member.index + 1}"
-            volume = docker.Volume(
-                f"{child}-data",
-                name=f"{member.name}-data",
-                labels=docker_labels(scope, "patroni", member=member.name,
-                                     retain=settings.retain_volumes),
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.retain_volumes))
+            volume = data_volume(f"{child}-data", f"{member.name}-data", settings, "patroni",
+                                 parent=self, member=member.name)
             # Passwords reach the member only inside these uploaded files, never through
             # environment variables or labels, and stay secret in the state.
             patroni_yaml = credentials.apply(lambda c, m=member: render.to_yaml(

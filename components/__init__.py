@@ -7,6 +7,5 @@ from .patroni_citus_group import PatroniCitusGroup
 from .observability import Observability
 from .vip_manager import VipManager
 
-__all__ = ["PatroniCitusCluster", "ContainerOptions", "EtcdCluster", "PatroniCitusGroup",
-           "VipManager",
-           "Observability"]
+__all__ = ["PatroniCitusCluster", "ContainerOptions", "EtcdCluster", "Observability",
+           "PatroniCitusGroup", "VipManager"]

@@ -143,16 +143,11 @@ class PatroniCitusCluster(pulumi.ComponentResource):
 
     @staticmethod
     def _coordinator(settings: Settings) -> pulumi.Output[dict]:
-        """Where clients connect: the VIP when it fronts group 0, otherwise every coordinator
-        member in one libpq host list, with the primary chosen by target_session_attrs.
-        The password is a separate secret output so these details stay readable."""
-        if settings.vip.enabled and settings.vip.group == 0:
-            host = str(settings.vip.address)
-        else:
-            host = ",".join(str(m.address) for m in settings.groups[0].members)
+        """Where clients connect, as one libpq host list. The password is a separate secret
+        output so these details stay readable."""
         database = settings.citus.database if settings.citus.enabled else "postgres"
         return pulumi.Output.from_input({
-            "host": host,
+            "host": ",".join(settings.coordinator_hosts),
             "port": render.POSTGRES_PORT,
             "database": database,
             "user": settings.patroni.superuser,

@@ -19,6 +19,8 @@ FLUENTD_CONF = Path(__file__).resolve().parent.parent / "images" / "fluentd" / "
 CADVISOR_PORT = 8080
 FLUENTD_PORT = 24224
 ADMINER_PORT = 8080
+# The services' own healthcheck timing: the defaults, never fluentd logging.
+SERVICE_HEALTH = ContainerOptions()
 
 
 class Observability(pulumi.ComponentResource):
@@ -32,10 +34,9 @@ class Observability(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("patroni-citus:index:Observability", name, None, opts)
         obs = settings.observability
-        scope = settings.cluster.scope
-        self._base = ContainerOptions()
         self.containers: list[docker.Container] = []
-        self.container_options = self._base
+        # What the cluster's containers share; logging changes it when fluentd is on.
+        self.container_options = ContainerOptions()
         cadvisor_url = fluentd_address = adminer_url = None
 
         if obs.active("fluentd"):
@@ -52,7 +53,7 @@ class Observability(pulumi.ComponentResource):
             self._cadvisor(name, settings)
             cadvisor_url = f"http://{obs.cadvisor.host_ip}:{obs.cadvisor.host_port}"
         if obs.active("adminer"):
-            self._adminer(name, settings, network, scope)
+            self._adminer(name, settings, network)
             adminer_url = f"http://{obs.adminer.host_ip}:{obs.adminer.host_port}"
 
         self.cadvisor_url = pulumi.Output.from_input(cadvisor_url)
@@ -91,7 +92,7 @@ class Observability(pulumi.ComponentResource):
             ports=[docker.ContainerPortArgs(internal=FLUENTD_PORT, external=service.host_port,
                                             ip=service.host_ip, protocol="tcp")],
             labels=docker_labels(scope, "fluentd", data_path="/fluentd/log"),
-            healthcheck=self._base.healthcheck([
+            healthcheck=SERVICE_HEALTH.healthcheck([
                 "CMD", "ruby", "-rnet/http", "-e",
                 "exit Net::HTTP.get_response(URI('http://127.0.0.1:24220/api/plugins.json'))"
                 ".is_a?(Net::HTTPSuccess)"]))
@@ -112,27 +113,27 @@ class Observability(pulumi.ComponentResource):
             ports=[docker.ContainerPortArgs(internal=CADVISOR_PORT, external=service.host_port,
                                             ip=service.host_ip, protocol="tcp")],
             labels=docker_labels(scope, "cadvisor"),
-            healthcheck=self._base.healthcheck([
+            healthcheck=SERVICE_HEALTH.healthcheck([
                 "CMD", "wget", "--quiet", "--tries=1", "--spider",
                 f"http://127.0.0.1:{CADVISOR_PORT}/healthz"]))
 
-    def _adminer(self, name: str, settings: Settings, network: docker.Network,
-                 scope: str) -> docker.Container:
+    def _adminer(self, name: str, settings: Settings,
+                 network: docker.Network) -> docker.Container:
         service = settings.observability.adminer
+        scope = settings.cluster.scope
         child = f"{name}-adminer"
-        coordinator = (str(settings.vip.address) if settings.vip.enabled and settings.vip.group == 0
-                       else str(settings.groups[0].members[0].address))
         return self._container(
             child,
             name=f"{scope}-adminer",
             image=self._image(child, service.image),
-            envs=[f"ADMINER_DEFAULT_SERVER={coordinator}"],
+            # Adminer takes one server: the VIP, or else the first coordinator member.
+            envs=[f"ADMINER_DEFAULT_SERVER={settings.coordinator_hosts[0]}"],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(
                 name=network.name, ipv4_address=str(settings.adminer_address))],
             ports=[docker.ContainerPortArgs(internal=ADMINER_PORT, external=service.host_port,
                                             ip=service.host_ip, protocol="tcp")],
             labels=docker_labels(scope, "adminer"),
-            healthcheck=self._base.healthcheck([
+            healthcheck=SERVICE_HEALTH.healthcheck([
                 "CMD", "php", "-r",
                 f"exit(@file_get_contents('http://127.0.0.1:{ADMINER_PORT}') === false ? 1 : 0);"]))
 

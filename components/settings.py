@@ -180,6 +180,14 @@ class Settings:
     observability: ObservabilitySettings
 
     @property
+    def coordinator_hosts(self) -> tuple[str, ...]:
+        """Where clients reach the coordinator: the VIP when it fronts group 0, otherwise every
+        coordinator member (libpq picks the primary with target_session_attrs)."""
+        if self.vip.enabled and self.vip.group == 0:
+            return (str(self.vip.address),)
+        return tuple(str(m.address) for m in self.groups[0].members)
+
+    @property
     def adminer_address(self) -> ipaddress.IPv4Address:
         """The last host of the member range, far from the member slots."""
         return self.network.member_range.broadcast_address - 1

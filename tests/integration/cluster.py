@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Optional
 import docker
 import psycopg
 
+from components.settings import Settings, load_settings
 from tests.integration.engine import DockerEngine
 from tests.programrun import PROJECT_DIR, ProgramRun, run_stack, stack_config
 
@@ -57,8 +58,11 @@ class Cluster:
     run: ProgramRun
     client: docker.DockerClient
     deploy_seconds: float
-    scope: str
-    api: str  # etcd API the stack uses: "v3" or "v2"
+    settings: Settings  # the stack's validated settings, as the program read them
+
+    @property
+    def scope(self) -> str:
+        return self.settings.cluster.scope
 
     @property
     def password(self) -> str:
@@ -106,10 +110,10 @@ class Cluster:
 
     def etcd_leader_keys(self) -> dict[str, str]:
         """Leader key per group, read from etcd itself (v3 gRPC or the v2 HTTP API)."""
-        etcd_host = self.run.outputs["etcdEndpoints"][0].split("//")[1].split(":")[0]
-        prefix = "/service/" + self.scope
-        if self.api == "v2":
-            url = f"http://{etcd_host}:2379/v2/keys{prefix}/leader"
+        etcd_host = str(self.settings.etcd_members[0].address)
+        prefix = self.settings.dcs_prefix
+        if self.settings.etcd.api == "v2":
+            url = f"http://{etcd_host}:2379/v2/keys{self.settings.leader_key(0)}"
             with urllib.request.urlopen(url, timeout=2) as response:
                 return {"0": json.loads(response.read())["node"]["value"]}
         import etcd3
@@ -141,14 +145,32 @@ class Cluster:
     def container(self, name: str):
         return self.client.containers.get(name)
 
+    # --- Faults ---------------------------------------------------------------------------
+
+    def crash(self, member: str) -> float:
+        """Kills a member's container (SIGKILL, like a crash) and returns when."""
+        self.container(member).kill()
+        return time.monotonic()
+
+    def new_leader(self, old: str, group: str = "0") -> str:
+        """Waits for a running leader other than `old`."""
+        return wait_until("a new leader",
+                          lambda: (l := self.leader(group)) not in (None, old) and l, 90)
+
+    def restart(self, member: str) -> None:
+        """Starts a crashed member again: restart policies do not apply after `docker kill`."""
+        container = self.container(member)
+        container.reload()
+        if container.status != "running":
+            container.start()
+
 
 def deploy(stack: str, client: docker.DockerClient,
            config: Optional[dict] = None) -> Cluster:
     """Deploys the stack's program; `config` replaces its stack file's config."""
     config = stack_config(stack) if config is None else config
-    scope = config["patroni-citus:cluster"]["scope"]
-    api = config.get("patroni-citus:etcd", {}).get("apiVersion", "v3")
-    remove_leftovers(client, scope)
+    settings = load_settings({key.split(":", 1)[1]: value for key, value in config.items()}, {})
+    remove_leftovers(client, settings.cluster.scope)
     engine = DockerEngine(str(PROJECT_DIR))
     started = time.monotonic()
     try:
@@ -156,7 +178,7 @@ def deploy(stack: str, client: docker.DockerClient,
     except BaseException:
         engine.teardown()
         raise
-    return Cluster(stack, engine, run, client, time.monotonic() - started, scope, api)
+    return Cluster(stack, engine, run, client, time.monotonic() - started, settings)
 
 
 @contextlib.contextmanager

@@ -39,9 +39,8 @@ def test_leader_crash_fails_over_without_losing_acknowledged_rows(healthy):
     old = healthy.leader()
     writer = Writer(healthy).start()
     wait_until("rows before the crash", lambda: len(writer.acked) > 50, 30)
-    killed_at = time.monotonic()
-    healthy.container(old).kill()
-    new = wait_until("a new leader", lambda: (l := healthy.leader()) not in (None, old) and l, 90)
+    killed_at = healthy.crash(old)
+    new = healthy.new_leader(old)
     first = wait_until("a write acknowledged by the new leader",
                        lambda: writer.first_ack_after(killed_at, not_member=old), 60)
     time.sleep(2)
@@ -50,10 +49,7 @@ def test_leader_crash_fails_over_without_losing_acknowledged_rows(healthy):
     record_figures(f"{STACK}: leader crash", failover_s=round(first - killed_at, 1),
                    rows_acked=len(writer.acked), rows_lost=len(lost), new_leader=new)
     assert lost == []
-    container = healthy.container(old)
-    container.reload()
-    if container.status != "running":
-        container.start()
+    healthy.restart(old)
     wait_until(f"{old} to rejoin as a replica", healthy.healthy, 120)
     assert healthy.leader() == new
 
@@ -61,7 +57,7 @@ def test_leader_crash_fails_over_without_losing_acknowledged_rows(healthy):
 def test_etcd_faults_follow_failsafe_mode(healthy):
     """failsafe_mode is off in this stack: one etcd member down changes nothing; two down
     (no quorum) demote the primary; quorum back, writes resume with nothing lost."""
-    etcd = [healthy.container(f"{healthy.scope}-etcd-{i}") for i in (1, 2, 3)]
+    etcd = [healthy.container(m.name) for m in healthy.settings.etcd_members]
     leader = healthy.leader()
     writer = Writer(healthy).start()
     try:
@@ -118,8 +114,7 @@ def test_network_partition_leaves_exactly_one_writable_primary(healthy):
     cut_at = time.monotonic()
     network.disconnect(old, force=True)
     try:
-        new = wait_until("a leader on the majority side",
-                         lambda: (l := healthy.leader()) not in (None, old) and l, 90)
+        new = healthy.new_leader(old)
         isolated = healthy.container(old)
 
         def isolated_is_read_only() -> bool:

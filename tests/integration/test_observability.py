@@ -41,25 +41,24 @@ def cluster(docker_client):
 
 def test_cluster_comes_up_and_fails_over_with_fluentd_down(cluster):
     # `deployed` already waited for a healthy cluster: it came up with fluentd down.
-    for name in [*cluster.members, f"{cluster.scope}-etcd-1"]:
+    for name in [*cluster.members, *(m.name for m in cluster.settings.etcd_members)]:
         log_config = cluster.container(name).attrs["HostConfig"]["LogConfig"]
         assert log_config["Type"] == "fluentd"
         assert log_config["Config"]["fluentd-async"] == "true"
         assert log_config["Config"]["tag"] == name
     old = cluster.leader()
-    killed_at = time.monotonic()
-    cluster.container(old).kill()
-    new = wait_until("a new leader", lambda: (l := cluster.leader()) not in (None, old) and l, 90)
+    killed_at = cluster.crash(old)
+    new = cluster.new_leader(old)
     record_figures(f"{LABEL}: fluentd down", failover_s=round(time.monotonic() - killed_at, 1),
                    new_leader=new)
-    cluster.container(old).start()
+    cluster.restart(old)
     wait_until(f"{old} to rejoin", cluster.healthy, 120)
 
 
 def test_cadvisor_lists_the_cluster_with_memory(cluster):
     url = cluster.run.outputs["cadvisorUrl"]
     assert url == f"http://127.0.0.1:{CADVISOR_PORT}"
-    names = set(cluster.members) | {f"{cluster.scope}-etcd-{i}" for i in (1, 2, 3)}
+    names = set(cluster.members) | {m.name for m in cluster.settings.etcd_members}
 
     def memory_by_name() -> dict:
         with urllib.request.urlopen(f"{url}/api/v1.3/docker/", timeout=5) as response:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Literal, Mapping, Optional
+
+from . import versions
 
 # Fixed address slots inside the member range keep every member's address stable when groups
 # or members are added: etcd takes slots 0..15, group g takes slots 16*(g+1) .. 16*(g+1)+15.
@@ -21,12 +23,10 @@ MIN_PASSWORD_LENGTH = 12
 
 FLAVOURS = ("upstream", "debian")
 ETCD_APIS = ("v3", "v2")
-DEBIAN_PG_MAJOR = 15
-DEBIAN_VIP_MANAGER_VERSION = "1.0.2"
+Flavour = Literal["upstream", "debian"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 _IFACE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-_VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _PG_ROLE = _DB_NAME
 _PARAMETER = re.compile(r"^[a-z_][a-z0-9_.]*$")
@@ -109,15 +109,21 @@ class VipSettings:
 class ImageSettings:
     name: str
     base_image: str
-    flavour: str
+    flavour: Flavour
     postgres_major: int
-    citus_version: str
-    vip_manager_version: str
+    citus_version: str  # the Citus package line, e.g. "14.0"
+    # Versions as given in config (a line, a release or an exact Debian version); None takes
+    # the newest the repository has.
+    citus_package_version: Optional[str]
+    patroni_version: Optional[str]
+    vip_manager_version: Optional[str]
     local_debs: bool
 
     @property
-    def vip_manager_major(self) -> int:
-        return int(self.vip_manager_version.split(".")[0])
+    def vip_manager_speaks_etcd_v3(self) -> bool:
+        """Debian's vip-manager 1.0.2 reads the etcd v2 API; the upstream flavour's
+        vip-manager2 (2.0 and newer) only the v3 API."""
+        return self.flavour == "upstream"
 
 
 @dataclass(frozen=True)
@@ -418,25 +424,77 @@ def _parse(kind: Callable[[str], Any], text: str, fallback: Any) -> Any:
         return fallback  # already reported by the reader
 
 
+def _version(value: str) -> Optional[str]:
+    if versions.version_form(value) is None:
+        return ("must be a version line (4.1), a release (4.1.4) or an exact Debian package "
+                "version (4.1.4-1.pgdg120+1)")
+    return None
+
+
 def _read_image(r: _Reader) -> ImageSettings:
     name = r.value("name", "patroni-citus:local", str, _image_reference)
     flavour = r.value("flavour", "upstream", str, _one_of(*FLAVOURS))
-    debian = flavour == "debian"
     base_image = r.value("baseImage", "debian:bookworm-slim", str, _image_reference)
-    pg_major = r.value("postgresMajor", DEBIAN_PG_MAJOR if debian else 16, int, _between(13, 17))
-    citus_version = r.value("citusVersion", "12.1", str,
-                            _matches(_VERSION, "a version such as 12.1"))
-    vip_version = r.value("vipManagerVersion", DEBIAN_VIP_MANAGER_VERSION if debian else "2.5.0",
-                          str, _matches(_VERSION, "a version such as 2.5.0"))
     local_debs = r.value("localDebs", False, bool)
+    if flavour == "debian":
+        image = _read_debian_image(r, name, base_image, local_debs)
+    else:
+        image = _read_upstream_image(r, name, base_image, local_debs)
     r.finish()
-    if debian and pg_major != DEBIAN_PG_MAJOR:
-        r.fail("postgresMajor", pg_major,
-               f"the debian flavour has only PostgreSQL {DEBIAN_PG_MAJOR} (bookworm)")
-    if debian and vip_version != DEBIAN_VIP_MANAGER_VERSION:
-        r.fail("vipManagerVersion", vip_version,
-               f"the debian flavour has only vip-manager {DEBIAN_VIP_MANAGER_VERSION}")
-    return ImageSettings(name, base_image, flavour, pg_major, citus_version, vip_version, local_debs)
+    return image
+
+
+def _read_upstream_image(r: _Reader, name: str, base_image: str, local_debs: bool) -> ImageSettings:
+    major = r.value("postgresMajor", versions.DEFAULT_POSTGRES_MAJOR, int,
+                    lambda v: None if v in versions.POSTGRES_MAJORS else
+                    f"must be one of {', '.join(map(str, versions.POSTGRES_MAJORS))} "
+                    "(majors the PostgreSQL project still supports)")
+    citus_line = r.value("citusVersion", versions.DEFAULT_CITUS_LINE, str,
+                         lambda v: None if v in versions.CITUS_LINES else
+                         f"must be a Citus package line: {', '.join(versions.CITUS_LINES)}")
+    citus_package = r.value("citusPackageVersion", None, str, _version)
+    if citus_package and versions.version_form(citus_package) == "line":
+        r.fail("citusPackageVersion", citus_package,
+               "must be a release (14.0.1) or an exact Debian version (14.0.1.citus-1); "
+               "the line is image.citusVersion")
+    elif citus_package and not (versions.upstream_release(citus_package) or "").startswith(
+            citus_line + "."):
+        r.fail("citusPackageVersion", citus_package,
+               f"must be a release of the Citus line image.citusVersion ({citus_line})")
+    patroni = r.value("patroniVersion", None, str, _version)
+    floor = versions.patroni_floor(major)
+    if patroni and versions.version_form(patroni) and not versions.line_allows(patroni, floor):
+        r.fail("patroniVersion", patroni,
+               f"PostgreSQL {major} with this program needs Patroni {floor} or newer")
+    vip_manager = r.value("vipManagerVersion", None, str, _version)
+    if vip_manager and versions.version_form(vip_manager) and not versions.line_allows(
+            vip_manager, versions.VIP_MANAGER_V3_FLOOR):
+        r.fail("vipManagerVersion", vip_manager,
+               "the upstream flavour installs the PostgreSQL project's vip-manager2 (2.0 and "
+               "newer, etcd v3 API); vip-manager 1.x is Debian's: use image.flavour debian")
+    if local_debs:
+        r.fail("localDebs", local_debs, "applies to the debian flavour only")
+    return ImageSettings(name, base_image, "upstream", major, citus_line, citus_package,
+                         patroni, vip_manager, local_debs)
+
+
+def _read_debian_image(r: _Reader, name: str, base_image: str, local_debs: bool) -> ImageSettings:
+    major = r.value("postgresMajor", versions.DEBIAN_POSTGRES_MAJOR, int)
+    if major != versions.DEBIAN_POSTGRES_MAJOR:
+        r.fail("postgresMajor", major, "the debian flavour has only PostgreSQL "
+               f"{versions.DEBIAN_POSTGRES_MAJOR} (bookworm)")
+    vip_manager = r.value("vipManagerVersion", versions.DEBIAN_VIP_MANAGER_VERSION, str)
+    if vip_manager != versions.DEBIAN_VIP_MANAGER_VERSION:
+        r.fail("vipManagerVersion", vip_manager, "the debian flavour has only vip-manager "
+               f"{versions.DEBIAN_VIP_MANAGER_VERSION}")
+    for key, rule in (("citusVersion", "Citus comes from images/patroni/debs/ (image.localDebs)"),
+                      ("citusPackageVersion", "Citus comes from images/patroni/debs/ "
+                                              "(image.localDebs)"),
+                      ("patroniVersion", f"Patroni is trixie's {versions.DEBIAN_PATRONI_LINE} line")):
+        if r.has(key):
+            r.fail(key, r.raw.pop(key), f"does not apply to the debian flavour: {rule}")
+    return ImageSettings(name, base_image, "debian", major, "", None, None, vip_manager,
+                         local_debs)
 
 
 def _read_etcd(r: _Reader, scope: str) -> EtcdSettings:
@@ -598,10 +656,22 @@ def _read_observability(r: _Reader) -> ObservabilitySettings:
 def _check_cross_rules(network: NetworkSettings, image: ImageSettings, etcd: EtcdSettings,
                        citus: CitusSettings, patroni: PatroniSettings, vip: VipSettings,
                        problems: list[str]) -> None:
-    if vip.enabled and image.vip_manager_major < 2 and etcd.api != "v2":
+    if vip.enabled and not image.vip_manager_speaks_etcd_v3 and etcd.api != "v2":
         problems.append(
             f"patroni-citus:etcd.apiVersion = {etcd.api!r}: vip-manager {image.vip_manager_version} "
-            "speaks only the etcd v2 API; set etcd.apiVersion to v2 or use vip-manager >= 2")
+            "speaks only the etcd v2 API; set etcd.apiVersion to v2 or use the upstream flavour")
+    if vip.enabled and image.vip_manager_speaks_etcd_v3 and etcd.api != "v3":
+        problems.append(
+            f"patroni-citus:etcd.apiVersion = {etcd.api!r}: the upstream flavour's vip-manager "
+            "(2.0 and newer) reads the leader key through the etcd v3 API only, which cannot "
+            "see keys Patroni writes through v2; set etcd.apiVersion to v3")
+    supported = versions.CITUS_LINES.get(image.citus_version, ())
+    if citus.enabled and image.flavour == "upstream" and image.postgres_major not in supported:
+        problems.append(
+            f"patroni-citus:image.citusVersion = {image.citus_version!r}: Citus "
+            f"{image.citus_version} builds against PostgreSQL {', '.join(map(str, supported))}, "
+            f"not image.postgresMajor {image.postgres_major}; packagecloud has no "
+            f"{versions.citus_package(image.postgres_major, image.citus_version)}")
     if citus.enabled and image.flavour == "debian" and not image.local_debs:
         problems.append(
             "patroni-citus:citus.enabled = True: Debian's archive has no Citus package; put "

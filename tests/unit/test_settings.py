@@ -42,7 +42,8 @@ def test_defaults_give_the_seed_topology():
     assert [str(m.address) for m in s.groups[2].members] == ["172.30.1.49", "172.30.1.50"]
     assert s.leader_key(0) == "/service/citus/0/leader"
     assert s.cluster.namespace == "/service/"
-    assert s.etcd.api == "v3" and s.image.flavour == "upstream" and s.image.postgres_major == 16
+    assert s.etcd.api == "v3" and s.image.flavour == "upstream" and s.image.postgres_major == 18
+    assert s.image.citus_version == "14.0" and s.image.patroni_version is None
     assert s.retain_volumes is True
 
 
@@ -96,6 +97,63 @@ def test_debian_flavour_pins_postgres_and_vip_manager():
     assert any(p.startswith("patroni-citus:image.postgresMajor = 16: the debian flavour has only "
                             "PostgreSQL 15") for p in found)
     assert any(p.startswith("patroni-citus:image.vipManagerVersion = '2.5.0'") for p in found)
+
+
+@pytest.mark.parametrize("image, key, rule", [
+    ({"postgresMajor": 14}, "postgresMajor", "must be one of 15, 16, 17, 18"),
+    ({"postgresMajor": 19}, "postgresMajor", "must be one of 15, 16, 17, 18"),
+    ({"citusVersion": "11.3"}, "citusVersion", "must be a Citus package line: 12.1, 13.0"),
+    ({"citusVersion": "12.1"}, "citusVersion",
+     "Citus 12.1 builds against PostgreSQL 14, 15, 16, not image.postgresMajor 18; "
+     "packagecloud has no postgresql-18-citus-12.1"),
+    ({"postgresMajor": 15, "citusVersion": "14.0"}, "citusVersion",
+     "Citus 14.0 builds against PostgreSQL 16, 17, 18, not image.postgresMajor 15"),
+    ({"patroniVersion": "4.0.6"}, "patroniVersion",
+     "PostgreSQL 18 with this program needs Patroni 4.0.7 or newer"),
+    ({"postgresMajor": 17, "citusVersion": "13.2", "patroniVersion": "3.3"}, "patroniVersion",
+     "PostgreSQL 17 with this program needs Patroni 4.0.0 or newer"),
+    ({"patroniVersion": "latest"}, "patroniVersion", "must be a version line (4.1), a release"),
+    ({"vipManagerVersion": "1.0.2"}, "vipManagerVersion",
+     "vip-manager 1.x is Debian's: use image.flavour debian"),
+    ({"citusPackageVersion": "13.2.1"}, "citusPackageVersion",
+     "must be a release of the Citus line image.citusVersion (14.0)"),
+    ({"citusPackageVersion": "14"}, "citusPackageVersion", "the line is image.citusVersion"),
+    ({"localDebs": True}, "localDebs", "applies to the debian flavour only"),
+])
+def test_upstream_versions_must_have_packages(image, key, rule):
+    message = only_problem(base(image=image))
+    assert message.startswith(f"patroni-citus:image.{key} = ") and rule in message, message
+
+
+@pytest.mark.parametrize("image", [
+    {}, {"postgresMajor": 16, "citusVersion": "12.1"}, {"postgresMajor": 17, "citusVersion": "13.0"},
+    {"patroniVersion": "4"}, {"patroniVersion": "4.0"}, {"patroniVersion": "4.1.4-1.pgdg120+1"},
+    {"vipManagerVersion": "5"}, {"vipManagerVersion": "5.0.0"},
+    {"citusPackageVersion": "14.0.1"}, {"citusPackageVersion": "14.0.1.citus-1"},
+])
+def test_upstream_versions_with_packages_pass(image):
+    load_settings(base(image=image), {})
+
+
+def test_citus_line_is_not_checked_when_citus_is_off():
+    load_settings(base(citus={"enabled": False, "workerGroups": 0},
+                       image={"postgresMajor": 15, "citusVersion": "14.0"}), {})
+
+
+def test_upstream_vip_manager_needs_the_etcd_v3_api():
+    message = only_problem(base(etcd={"apiVersion": "v2"}))
+    assert message.startswith("patroni-citus:etcd.apiVersion = 'v2': the upstream flavour's "
+                              "vip-manager (2.0 and newer) reads the leader key through the "
+                              "etcd v3 API only")
+
+
+@pytest.mark.parametrize("key, value", [("citusVersion", "14.0"), ("patroniVersion", "4.1"),
+                                        ("citusPackageVersion", "14.0.1")])
+def test_upstream_only_keys_are_refused_on_the_debian_flavour(key, value):
+    message = only_problem(base(image={"flavour": "debian", "localDebs": True, key: value},
+                                etcd={"apiVersion": "v2"}))
+    assert message.startswith(f"patroni-citus:image.{key} = {value!r}: does not apply to the "
+                              "debian flavour")
 
 
 @pytest.mark.parametrize("address, rule", [

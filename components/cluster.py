@@ -47,12 +47,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 context=IMAGE_CONTEXT,
                 dockerfile=f"{IMAGE_CONTEXT}/Dockerfile",
                 target=settings.image.flavour,
-                args={
-                    "BASE_IMAGE": settings.image.base_image,
-                    "PG_MAJOR": str(settings.image.postgres_major),
-                    "CITUS_VERSION": settings.image.citus_version,
-                    "VIP_MANAGER_VERSION": settings.image.vip_manager_version,
-                },
+                args=render.image_build_args(settings),
             ),
             skip_push=True,
             opts=child)

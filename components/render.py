@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from . import versions
 from .settings import Group, Member, Settings
 
 POSTGRES_PORT = 5432
@@ -32,6 +33,30 @@ class Credentials:
     superuser: str = field(repr=False)
     replication: str = field(repr=False)
     rest_api: str = field(repr=False)
+
+
+def image_build_args(settings: Settings) -> dict[str, str]:
+    """The build arguments of the image's target stage (images/patroni/Dockerfile), exactly the
+    ARGs that stage declares: pins become apt version patterns here, once, and the stage's
+    `pc-packages` script turns them into package names and checks what apt installed."""
+    image = settings.image
+    if image.flavour == "debian":
+        # The debian stage takes its versions from bookworm and trixie: nothing to choose.
+        return {"BASE_IMAGE": image.base_image}
+    citus = versions.apt_pin(image.citus_package_version, revision_separator=".citus-")
+    if settings.citus.enabled and not citus.pattern:
+        citus = versions.apt_pin(image.citus_version)
+    return {
+        "BASE_IMAGE": image.base_image,
+        "PG_MAJOR": str(image.postgres_major),
+        # Empty without Citus: the image then carries no Citus package at all.
+        "CITUS_VERSION": image.citus_version if settings.citus.enabled else "",
+        "CITUS_PACKAGE_VERSION": citus.pattern if settings.citus.enabled else "",
+        "PATRONI_VERSION": versions.apt_pin(image.patroni_version).pattern,
+        "PATRONI_MIN_VERSION": versions.patroni_floor(image.postgres_major),
+        "VIP_MANAGER_VERSION": versions.apt_pin(image.vip_manager_version).pattern,
+        "VIP_MANAGER_MIN_VERSION": versions.VIP_MANAGER_V3_FLOOR,
+    }
 
 
 def etcd_client_urls(settings: Settings) -> list[str]:
@@ -159,7 +184,10 @@ def pgpass(settings: Settings, credentials: Credentials) -> str:
 
 
 def vip_manager_command(settings: Settings, member: Member) -> list[str]:
-    """vip-manager's flags for the sidecar of one member (the same flags since 1.0)."""
+    """vip-manager's flags for the sidecar of one member: names that 1.0.2 and 5.x both take
+    (5.0 removed the old aliases). `--interval` is 1.0.2's polling period of the leader key;
+    since 2.3 the etcd checker watches the key instead, and 5.x uses the interval only to
+    bound the read that re-syncs after a lost watch."""
     vip = settings.vip
     return [
         "vip-manager",

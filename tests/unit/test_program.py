@@ -161,7 +161,12 @@ def test_images_and_dependencies(runs):
     assert image.inputs["skipPush"] is True
     assert image.inputs["build"]["target"] == "upstream"
     assert image.inputs["build"]["context"] == "images/patroni"
-    assert image.inputs["build"]["args"]["PG_MAJOR"] == "16"
+    assert image.inputs["build"]["args"] == {
+        "BASE_IMAGE": "debian:bookworm-slim", "PG_MAJOR": "18", "CITUS_VERSION": "14.0",
+        "CITUS_PACKAGE_VERSION": "14.0.*", "PATRONI_VERSION": "", "PATRONI_MIN_VERSION": "4.0.7",
+        "VIP_MANAGER_VERSION": "", "VIP_MANAGER_MIN_VERSION": "2.0.0"}
+    (offline_image,) = runs["offline"].of_type(IMAGE)
+    assert offline_image.inputs["build"]["args"] == {"BASE_IMAGE": "local/debian:bookworm"}
     digest = image.outputs["repoDigest"]
     etcd_urns = {c.urn for c in containers(run, "etcd")}
     for c in run.of_type(CONTAINER):

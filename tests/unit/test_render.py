@@ -39,7 +39,7 @@ def test_patroni_config_for_a_citus_worker():
     pg = config["postgresql"]
     assert pg["connect_address"] == "172.30.1.34:5432"
     assert pg["data_dir"] == "/var/lib/postgresql/data/pgdata"
-    assert pg["bin_dir"] == "/usr/lib/postgresql/16/bin"
+    assert pg["bin_dir"] == "/usr/lib/postgresql/18/bin"
     assert pg["basebackup"] == [{"checkpoint": "fast"}]
     assert pg["authentication"]["superuser"] == {"username": "postgres",
                                                  "password": "su-secret-123456"}

@@ -7,33 +7,46 @@ from typing import Any
 
 from pulumi.runtime import config as runtime_config
 
-from .settings import PASSWORD_KEYS, Settings, load_settings
-
-PROJECT = "patroni-citus"
+from .settings import CONFIG_NAMESPACE, PASSWORD_KEYS, Settings, Unreadable, load_settings
 
 
 def _project_keys() -> set[str]:
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    prefix = f"{PROJECT}:"
+    prefix = f"{CONFIG_NAMESPACE}:"
     return {key[len(prefix):] for key in keys if key.startswith(prefix)}
 
 
 def _parse(value: Any) -> Any:
-    # The engine hands structured values over as JSON text.
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+    """The engine hands structured values over as JSON text; plain strings stay strings."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except RecursionError:
+        return Unreadable("is nested too deeply to read")
+    except ValueError:
+        return value
+
+
+def _password(value: Any) -> Any:
+    """A password is text, even one that reads as a JSON number; only `--path` objects and
+    lists are taken apart (and then refused)."""
+    parsed = _parse(value)
+    return parsed if isinstance(parsed, (dict, list, Unreadable)) else value
+
+
+def _is_secret(key: str) -> bool:
+    return bool(runtime_config.is_config_secret(f"{CONFIG_NAMESPACE}:{key}"))
 
 
 def read_settings() -> Settings:
     """Validates the whole stack config; raises SettingsError listing every problem."""
     keys = _project_keys()
-    raw = {key: _parse(runtime_config.get_config(f"{PROJECT}:{key}"))
+    raw = {key: _parse(runtime_config.get_config(f"{CONFIG_NAMESPACE}:{key}"))
            for key in keys if key not in PASSWORD_KEYS}
-    secrets = {key: runtime_config.get_config(f"{PROJECT}:{key}") for key in PASSWORD_KEYS}
-    plaintext = frozenset(key for key in PASSWORD_KEYS if key in keys
-                          and not runtime_config.is_config_secret(f"{PROJECT}:{key}"))
-    return load_settings(raw, secrets, plaintext)
+    # A password set with `--path` arrives as an object: parsed, so it is refused as one.
+    secrets = {key: _password(runtime_config.get_config(f"{CONFIG_NAMESPACE}:{key}"))
+               for key in PASSWORD_KEYS if key in keys}
+    plaintext = frozenset(key for key in PASSWORD_KEYS if key in keys and not _is_secret(key))
+    secret_sections = frozenset(key for key in raw if _is_secret(key))
+    return load_settings(raw, secrets, plaintext, secret_sections)

@@ -20,6 +20,13 @@ def base(**sections):
     return config
 
 
+def plain(**sections):
+    """A stack with Citus off: the Citus group keys do not apply there."""
+    config = base(**sections)
+    config["citus"] = {"enabled": False, **sections.get("citus", {})}
+    return config
+
+
 def problems(config, secrets=None, plaintext=frozenset()):
     with pytest.raises(SettingsError) as info:
         load_settings(config, secrets or {}, plaintext)
@@ -55,8 +62,7 @@ def test_addresses_are_stable_when_groups_grow():
 
 
 def test_plain_patroni_cluster_when_citus_is_off():
-    s = load_settings(base(citus={"enabled": False, "workerGroups": 0},
-                           patroni={"members": 3}), {})
+    s = load_settings(plain(patroni={"members": 3}), {})
     assert [m.name for m in s.groups[0].members] == ["citus-pg-1", "citus-pg-2", "citus-pg-3"]
     assert s.leader_key(0) == "/service/citus/leader"
 
@@ -136,8 +142,7 @@ def test_upstream_versions_with_packages_pass(image):
 
 
 def test_citus_line_is_not_checked_when_citus_is_off():
-    load_settings(base(citus={"enabled": False, "workerGroups": 0},
-                       image={"postgresMajor": 15, "citusVersion": "14.0"}), {})
+    load_settings(plain(image={"postgresMajor": 15, "citusVersion": "14.0"}), {})
 
 
 def test_upstream_vip_manager_needs_the_etcd_v3_api():
@@ -244,9 +249,17 @@ def test_unpinned_images_are_rejected():
     load_settings(base(etcd={"image": "quay.io/coreos/etcd@sha256:" + "a" * 64}), {})
 
 
-def test_worker_groups_need_citus():
-    assert only_problem(base(citus={"enabled": False, "workerGroups": 2})).startswith(
-        "patroni-citus:citus.workerGroups = 2: worker groups need Citus")
+@pytest.mark.parametrize("key, value", [("workerGroups", 2), ("coordinatorMembers", 3),
+                                        ("membersPerGroup", 2), ("database", "app")])
+def test_citus_group_keys_do_not_apply_without_citus(key, value):
+    assert only_problem(plain(citus={key: value})) == (
+        f"patroni-citus:citus.{key} = {value!r}: does not apply with citus.enabled false "
+        "(the single group is patroni.members)")
+
+
+def test_patroni_members_does_not_apply_with_citus():
+    assert only_problem(base(patroni={"members": 3})).startswith(
+        "patroni-citus:patroni.members = 3: does not apply with Citus on")
 
 
 def test_postgres_parameters_are_checked():

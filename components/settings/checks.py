@@ -1,0 +1,155 @@
+"""Reusable value rules: each returns None when the value passes, else the rule it breaks."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Optional
+
+from .. import versions
+from .reader import Check
+
+# Docker's reference grammar (distribution/reference): lowercase path components, an optional
+# registry host with port, a tag of at most 128 characters, a sha256 digest of 64 hex digits.
+_DOMAIN = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])(?:\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*(?::[0-9]+)?"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REFERENCE = re.compile(
+    rf"^(?P<name>(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$")
+
+PRIVATE_NETWORKS = tuple(ipaddress.IPv4Network(n) for n in
+                         ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+MIN_SUBNET_PREFIX = 16
+MAX_SUBNET_PREFIX = 28
+DOCKER_RESERVED_NETWORKS = ("bridge", "host", "none")
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+_PG_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# pg_hba keywords: a role or database with one of these names would widen a pg_hba line.
+PG_HBA_KEYWORDS = ("all", "sameuser", "samerole", "samegroup", "replication")
+PG_RESERVED_ROLES = ("public", "none", "current_user", "current_role", "session_user")
+PG_TEMPLATE_DATABASES = ("template0", "template1")
+
+
+def between(low: int, high: int) -> Check:
+    return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
+
+
+def matches(pattern: re.Pattern[str], what: str) -> Check:
+    return lambda v: None if pattern.fullmatch(v) else f"must be {what}"
+
+
+def one_of(*choices: str) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
+def scope_name(value: str) -> Optional[str]:
+    return None if _NAME.fullmatch(value) else \
+        "must be lowercase letters, digits and '-', at most 31 characters"
+
+
+def image_reference(value: str) -> Optional[str]:
+    match = _REFERENCE.fullmatch(value)
+    if match is None or len(match.group("name")) > 255:
+        return ("must be a Docker image reference: lowercase repository path, optional "
+                "registry, :tag and/or @sha256:<64 hex digits>, no spaces")
+    tag, digest = match.group("tag"), match.group("digest")
+    if not tag and not digest:
+        return "must be pinned with a tag or digest (e.g. quay.io/coreos/etcd:v3.5.16)"
+    if tag == "latest" and not digest:
+        return "must be pinned: 'latest' changes under you; use a version tag or digest"
+    return None
+
+
+def image_tag(value: str) -> Optional[str]:
+    match = _REFERENCE.fullmatch(value)
+    return match.group("tag") if match else None
+
+
+def network_name(value: str) -> Optional[str]:
+    if value in DOCKER_RESERVED_NETWORKS:
+        return f"is one of Docker's predefined networks ({', '.join(DOCKER_RESERVED_NETWORKS)})"
+    if not re.fullmatch(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", value):
+        return "must be a Docker network name (letters, digits, '_', '.', '-'; at most 63)"
+    return None
+
+
+def subnet(value: str) -> Optional[str]:
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError:
+        return "must be an IPv4 network in CIDR form with no host bits set, e.g. 172.30.0.0/16"
+    if not any(network.subnet_of(p) for p in PRIVATE_NETWORKS):
+        return ("must lie in a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16): "
+                "loopback, link-local, multicast and public addresses are not for a bridge")
+    if not MIN_SUBNET_PREFIX <= network.prefixlen <= MAX_SUBNET_PREFIX:
+        return (f"must be a /{MIN_SUBNET_PREFIX} to /{MAX_SUBNET_PREFIX}: a larger network "
+                "overlaps Docker's own address pools")
+    return None
+
+
+def member_range(value: str) -> Optional[str]:
+    try:
+        ipaddress.IPv4Network(value)
+    except ValueError:
+        return "must be an IPv4 network in CIDR form with no host bits set, e.g. 172.30.1.0/24"
+    return None
+
+
+def address(value: str) -> Optional[str]:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return "must be an IPv4 address, e.g. 172.30.254.254"
+    return None
+
+
+def interface(value: str) -> Optional[str]:
+    if value in (".", "..") or not re.fullmatch(r"^[A-Za-z0-9_.-]{1,15}$", value):
+        return "must be a network interface name (at most 15 of letters, digits, '_', '.', '-')"
+    return None
+
+
+def pg_role(value: str) -> Optional[str]:
+    if not _PG_IDENTIFIER.fullmatch(value):
+        return "must be a lowercase PostgreSQL identifier"
+    if value.startswith("pg_"):
+        return "must not start with pg_ (reserved for PostgreSQL's predefined roles)"
+    if value in PG_RESERVED_ROLES or value in PG_HBA_KEYWORDS:
+        return "is a name PostgreSQL or pg_hba.conf reserves"
+    return None
+
+
+def pg_database(value: str) -> Optional[str]:
+    if not _PG_IDENTIFIER.fullmatch(value):
+        return "must be a lowercase PostgreSQL identifier"
+    if value in PG_TEMPLATE_DATABASES or value in PG_HBA_KEYWORDS:
+        return "is a name PostgreSQL or pg_hba.conf reserves"
+    return None
+
+
+def version(value: str) -> Optional[str]:
+    if versions.version_form(value) is None:
+        return ("must be a version line (4.1), a release (4.1.4) or an exact Debian package "
+                "version (4.1.4-1.pgdg120+1)")
+    return None
+
+
+def cpus(value: str) -> Optional[str]:
+    if not re.fullmatch(r"^\d{1,4}(\.\d{1,3})?$", value) or not 0.01 <= float(value) <= 1024:
+        return "must be a number of CPUs from 0.01 to 1024, e.g. 1.5"
+    return None
+
+
+def depth(value: Any, limit: int) -> bool:
+    """Whether a JSON-like value nests no deeper than `limit`, without recursion."""
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if level > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, level + 1) for v in item)
+    return True

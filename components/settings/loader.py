@@ -1,0 +1,443 @@
+"""Validates a stack's config and builds the frozen settings, reporting every problem at once.
+
+`load_settings` takes any mapping (the Pulumi adapter is `components.config`), so every rule
+is testable without Pulumi. Each problem names the key, the value (redacted where the key or
+its section is secret) and the rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Callable, Mapping, Optional, TypeVar
+
+from .. import versions
+from . import addressing, checks
+from .addressing import MAX_ETCD_MEMBERS, MAX_GROUP_MEMBERS, MAX_WORKER_GROUPS
+from .model import (ETCD_APIS, FLAVOURS, CitusSettings, ClusterSettings, EtcdSettings,
+                    ImageSettings, NetworkSettings, ObservabilitySettings, Passwords,
+                    PatroniSettings, ResourceLimits, ServiceSettings, Settings, VipSettings)
+from .postgres import PARAMETER_NAME, parameter_problem
+from .reader import SECRET_SHOWN, Reader, SettingsError, config_key
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+MAX_NESTING = 16
+MAX_MEMORY_MB = 1024 * 1024
+
+SECTIONS = ("cluster", "network", "etcd", "citus", "patroni", "vip", "image", "volumes",
+            "observability")
+PASSWORD_KEYS = {"superuserPassword": "superuser", "replicationPassword": "replication",
+                 "restApiPassword": "rest_api"}
+
+# Pinned upstream images; the integration suite points these keys at local stand-ins.
+OBSERVABILITY_DEFAULTS = {
+    "cadvisor": ("gcr.io/cadvisor/cadvisor:v0.49.1", 8080, True),
+    "fluentd": ("fluent/fluentd:v1.17.0-debian-1.1", 24224, True),
+    "adminer": ("adminer:4.8.1", 8081, False),
+}
+
+T = TypeVar("T")
+
+
+class Unreadable:
+    """A config value the Pulumi adapter could not decode (invalid or absurdly nested JSON)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def load_settings(config: Mapping[str, Any], secrets: Mapping[str, Any],
+                  plaintext: frozenset[str] = frozenset(),
+                  secret_sections: frozenset[str] = frozenset()) -> Settings:
+    """Validates the stack config and returns frozen settings, or raises SettingsError listing
+    every problem found. `config` maps top-level keys (without the project prefix) to values;
+    `secrets` maps password keys to their decrypted values (or None); `plaintext` names the
+    password keys stored without encryption; `secret_sections` the other keys stored
+    encrypted."""
+    problems: list[str] = []
+    config = _top_level(config, secret_sections, problems)
+
+    def reader(section: str) -> Reader:
+        return Reader(section, config.get(section), problems, section in secret_sections)
+
+    cluster = _read_cluster(reader("cluster"))
+    network = _read_network(reader("network"), cluster.scope)
+    image = _read_image(reader("image"))
+    etcd = _read_etcd(reader("etcd"), cluster.scope)
+    citus_reader = reader("citus")
+    citus = _read_citus(citus_reader)
+    patroni = _read_patroni(reader("patroni"), citus.enabled)
+    vip = _read_vip(reader("vip"), network)
+    volumes = reader("volumes")
+    retain = volumes.value("retainOnDelete", True, bool)
+    volumes.finish()
+    passwords = _read_passwords(secrets, plaintext, problems)
+    observability = _read_observability(reader("observability"))
+
+    if not problems:
+        _check_cross_rules(network, image, etcd, citus, patroni, vip, problems)
+    if problems:
+        raise SettingsError(problems)
+    settings = Settings(cluster, network, etcd, citus, patroni, vip, image, passwords, retain,
+                        observability)
+    _check_addresses(settings, problems)
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _top_level(config: Mapping[str, Any], secret_sections: frozenset[str],
+               problems: list[str]) -> dict[str, Any]:
+    known: dict[str, Any] = {}
+    for key in sorted(config, key=str):
+        value = config[key]
+        if isinstance(value, Unreadable):
+            problems.append(f"{config_key(key)}: {value.reason}")
+        elif key not in SECTIONS:
+            section, dot, _ = str(key).partition(".")
+            hint = (f"; to set a nested value use `pulumi config set --path {key} VALUE`"
+                    if dot and section in SECTIONS else " (see README, 'Configuration')")
+            problems.append(f"{config_key(str(key))}: unknown key{hint}")
+        elif not checks.depth(value, MAX_NESTING):
+            problems.append(f"{config_key(key)}: nested more than {MAX_NESTING} levels deep")
+        else:
+            if key in secret_sections:
+                problems.append(
+                    f"{config_key(key)} = {SECRET_SHOWN}: is stored as a secret; only "
+                    f"{', '.join(PASSWORD_KEYS)} may be: the program does not keep other "
+                    "values encrypted (outputs, labels, commands)")
+            known[key] = value
+    return known
+
+
+def _read_cluster(r: Reader) -> ClusterSettings:
+    scope = r.value("scope", "citus", str, checks.scope_name)
+    namespace = r.value("namespace", "/service", str,
+                        checks.matches(re.compile(r"^/?[A-Za-z0-9_-]{1,64}/?$"),
+                                       "one path segment such as /service"))
+    r.finish()
+    return ClusterSettings(scope=scope, namespace="/" + namespace.strip("/") + "/")
+
+
+def _parse(kind: Callable[[str], T], text: Optional[str], fallback: T) -> T:
+    try:
+        return kind(text) if text is not None else fallback
+    except ValueError:
+        return fallback  # already reported by the reader
+
+
+def _read_network(r: Reader, scope: str) -> NetworkSettings:
+    name = r.value("name", f"{scope}-net", str, checks.network_name)
+    subnet_text = r.value("subnet", "172.30.0.0/16", str, checks.subnet)
+    range_text = r.value("memberRange", "172.30.1.0/24", str, checks.member_range)
+    gateway_text = r.value("gateway", None, str, checks.address)
+    r.finish()
+    subnet = _parse(ipaddress.IPv4Network, subnet_text, ipaddress.IPv4Network("172.30.0.0/16"))
+    member_range = _parse(ipaddress.IPv4Network, range_text,
+                          ipaddress.IPv4Network("172.30.1.0/24"))
+    gateway = _parse(ipaddress.IPv4Address, gateway_text, subnet.network_address + 1)
+    if not member_range.subnet_of(subnet):
+        r.fail("memberRange", range_text, f"must lie inside network.subnet {subnet}")
+    if gateway not in subnet or gateway in (subnet.network_address, subnet.broadcast_address):
+        r.fail("gateway", str(gateway), f"must be a host address inside network.subnet {subnet}")
+    elif gateway in member_range:
+        r.fail("memberRange", range_text,
+               f"must not contain the gateway {gateway}; members take addresses from the whole range")
+    return NetworkSettings(name=name, subnet=subnet, gateway=gateway, member_range=member_range)
+
+
+def _read_image(r: Reader) -> ImageSettings:
+    name = r.value("name", "patroni-citus:local", str, checks.image_reference)
+    flavour = r.value("flavour", "upstream", str, checks.one_of(*FLAVOURS))
+    base_image = r.value("baseImage", "debian:bookworm-slim", str, checks.image_reference)
+    local_debs = r.value("localDebs", False, bool)
+    if flavour == "debian":
+        image = _read_debian_image(r, name, base_image, local_debs)
+    else:
+        image = _read_upstream_image(r, name, base_image, local_debs)
+    r.finish()
+    return image
+
+
+def _read_upstream_image(r: Reader, name: str, base_image: str,
+                         local_debs: bool) -> ImageSettings:
+    major = r.value("postgresMajor", versions.DEFAULT_POSTGRES_MAJOR, int,
+                    lambda v: None if v in versions.POSTGRES_MAJORS else
+                    f"must be one of {', '.join(map(str, versions.POSTGRES_MAJORS))} "
+                    "(majors the PostgreSQL project still supports)")
+    citus_line = r.value("citusVersion", versions.DEFAULT_CITUS_LINE, str,
+                         lambda v: None if v in versions.CITUS_LINES else
+                         f"must be a Citus package line: {', '.join(versions.CITUS_LINES)}")
+    citus_package = r.value("citusPackageVersion", None, str, checks.version)
+    if citus_package and versions.version_form(citus_package) == "line":
+        r.fail("citusPackageVersion", citus_package,
+               "must be a release (14.0.1) or an exact Debian version (14.0.1.citus-1); "
+               "the line is image.citusVersion")
+    elif citus_package and versions.version_form(citus_package) and not (
+            versions.upstream_release(citus_package) or "").startswith(citus_line + "."):
+        r.fail("citusPackageVersion", citus_package,
+               f"must be a release of the Citus line image.citusVersion ({citus_line})")
+    patroni = r.value("patroniVersion", None, str, checks.version)
+    floor = versions.patroni_floor(major)
+    if patroni and versions.version_form(patroni) and not versions.line_allows(patroni, floor):
+        r.fail("patroniVersion", patroni,
+               f"PostgreSQL {major} with this program needs Patroni {floor} or newer")
+    vip_manager = r.value("vipManagerVersion", None, str, checks.version)
+    if vip_manager and versions.version_form(vip_manager) and not versions.line_allows(
+            vip_manager, versions.VIP_MANAGER_V3_FLOOR):
+        r.fail("vipManagerVersion", vip_manager,
+               "the upstream flavour installs the PostgreSQL project's vip-manager2 (2.0 and "
+               "newer, etcd v3 API); vip-manager 1.x is Debian's: use image.flavour debian")
+    if local_debs:
+        r.fail("localDebs", local_debs, "applies to the debian flavour only")
+    return ImageSettings(name, base_image, "upstream", major, citus_line, citus_package,
+                         patroni, vip_manager, local_debs)
+
+
+def _read_debian_image(r: Reader, name: str, base_image: str,
+                       local_debs: bool) -> ImageSettings:
+    major = r.value("postgresMajor", versions.DEBIAN_POSTGRES_MAJOR, int)
+    if major != versions.DEBIAN_POSTGRES_MAJOR:
+        r.fail("postgresMajor", major, "the debian flavour has only PostgreSQL "
+               f"{versions.DEBIAN_POSTGRES_MAJOR} (bookworm)")
+    vip_manager = r.value("vipManagerVersion", versions.DEBIAN_VIP_MANAGER_VERSION, str)
+    if vip_manager != versions.DEBIAN_VIP_MANAGER_VERSION:
+        r.fail("vipManagerVersion", vip_manager, "the debian flavour has only vip-manager "
+               f"{versions.DEBIAN_VIP_MANAGER_VERSION}")
+    from_debs = "Citus comes from images/patroni/debs/ (image.localDebs)"
+    r.refuse("citusVersion", f"does not apply to the debian flavour: {from_debs}")
+    r.refuse("citusPackageVersion", f"does not apply to the debian flavour: {from_debs}")
+    r.refuse("patroniVersion", "does not apply to the debian flavour: Patroni is trixie's "
+             f"{versions.DEBIAN_PATRONI_LINE} line")
+    return ImageSettings(name, base_image, "debian", major, "", None, None, vip_manager,
+                         local_debs)
+
+
+def _read_etcd(r: Reader, scope: str) -> EtcdSettings:
+    def odd_quorum(v: int) -> Optional[str]:
+        if v < 3 or v > MAX_ETCD_MEMBERS:
+            return f"must be an odd number between 3 and {MAX_ETCD_MEMBERS}"
+        if v % 2 == 0:
+            return ("must be odd: an even count tolerates no more failures than the odd count "
+                    "below it and makes a split vote possible")
+        return None
+
+    members = r.value("members", 3, int, odd_quorum)
+    api = r.value("apiVersion", "v3", str, checks.one_of(*ETCD_APIS))
+    image = r.value("image", None, str, checks.image_reference)
+    token = r.value("clusterToken", f"{scope}-etcd", str,
+                    checks.matches(re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "a short token"))
+    retention = r.value("autoCompactionRetention", "1", str,
+                        checks.matches(re.compile(r"^\d{1,6}[hm]?$"),
+                                       "hours (e.g. 1) or a duration such as 30m"))
+    r.finish()
+    tag = checks.image_tag(image) if image else None
+    if api == "v2" and tag and versions.version_key(tag)[:2] >= (3, 6):
+        r.fail("image", image, "etcd 3.6 removed the v2 API that etcd.apiVersion v2 needs; "
+               "use an etcd 3.5 image or etcd.apiVersion v3")
+    return EtcdSettings(members, api, image, token, retention)  # type: ignore[arg-type]
+
+
+def _read_citus(r: Reader) -> CitusSettings:
+    group_keys = ("database", "coordinatorMembers", "workerGroups", "membersPerGroup")
+    given = {key: r.raw[key] for key in group_keys if key in r.raw}
+    enabled = r.value("enabled", True, bool)
+    database = r.value("database", "citus", str, checks.pg_database)
+    coordinator = r.value("coordinatorMembers", 2, int, checks.between(1, MAX_GROUP_MEMBERS))
+    workers = r.value("workerGroups", 2, int, checks.between(0, MAX_WORKER_GROUPS))
+    per_group = r.value("membersPerGroup", 2, int, checks.between(1, MAX_GROUP_MEMBERS))
+    r.finish()
+    if not enabled:
+        for key, value in given.items():
+            r.fail(key, value, "does not apply with citus.enabled false (the single group "
+                               "is patroni.members)")
+    return CitusSettings(enabled, database, coordinator, workers, per_group)
+
+
+def _read_patroni(r: Reader, citus_enabled: bool) -> PatroniSettings:
+    members_set = r.has("members")
+    members = r.value("members", 2, int, checks.between(1, MAX_GROUP_MEMBERS))
+    if citus_enabled and members_set:
+        r.fail("members", members, "does not apply with Citus on: set "
+               "citus.coordinatorMembers and citus.membersPerGroup")
+    timing_problems = len(r.problems)
+    ttl = r.value("ttl", 30, int, checks.between(20, 3600))
+    loop_wait = r.value("loopWait", 10, int, checks.between(1, 3600))
+    retry_timeout = r.value("retryTimeout", 10, int, checks.between(3, 3600))
+    lag = r.value("maximumLagOnFailover", 1048576, int, checks.between(0, 2**40))
+    synchronous = r.value("synchronousMode", True, bool)
+    failsafe = r.value("failsafeMode", False, bool)
+    parameters: dict[str, Any] = r.value("parameters", {}, dict)
+    for key, value in parameters.items():
+        if not PARAMETER_NAME.fullmatch(str(key)):
+            r.fail(f"parameters.{str(key)[:60]}", value, "must be a PostgreSQL setting name")
+            continue
+        rule = parameter_problem(str(key), value, synchronous)
+        if rule:
+            r.fail(f"parameters.{key}", value, rule)
+    resources = _read_resources(r.section_reader("resources"))
+    superuser = r.value("superuser", "postgres", str, checks.pg_role)
+    replication = r.value("replicationUser", "replicator", str, checks.pg_role)
+    rest_user = r.value("restApiUser", "patroni", str,
+                        checks.matches(re.compile(r"^[A-Za-z0-9_.-]{1,63}$"), "a user name"))
+    r.finish()
+    if superuser == replication:
+        r.fail("replicationUser", replication, "must differ from patroni.superuser")
+    # The combined rule only means something once each value passes on its own.
+    timing_valid = len(r.problems) == timing_problems
+    if timing_valid and loop_wait + 2 * retry_timeout > ttl:
+        r.fail("ttl", ttl, f"Patroni needs loop_wait + 2*retry_timeout <= ttl "
+                           f"({loop_wait} + 2*{retry_timeout} = {loop_wait + 2 * retry_timeout})")
+    return PatroniSettings(members, ttl, loop_wait, retry_timeout, lag, synchronous, failsafe,
+                           dict(parameters), resources, superuser, replication, rest_user)
+
+
+def _read_resources(r: Reader) -> ResourceLimits:
+    before = len(r.problems)
+    memory = r.value("memoryMb", 1024, int,
+                     lambda v: None if v == 0 or 256 <= v <= MAX_MEMORY_MB else
+                     f"must be 0 (no limit) or from 256 to {MAX_MEMORY_MB}")
+    cpus = r.value("cpus", None, str, checks.cpus)
+    shm = r.value("shmSizeMb", 256, int, checks.between(64, 65536))
+    r.finish()
+    if len(r.problems) == before and memory and shm >= memory:
+        r.fail("shmSizeMb", shm, f"must be below patroni.resources.memoryMb ({memory}): "
+               "/dev/shm counts against the container's memory limit")
+    return ResourceLimits(memory, cpus, shm)
+
+
+def _read_vip(r: Reader, network: NetworkSettings) -> VipSettings:
+    enabled = r.value("enabled", False, bool)
+    address_text = r.value("address", None, str, checks.address)
+    netmask_set = r.has("netmask")
+    netmask = r.value("netmask", network.subnet.prefixlen, int, checks.between(1, 32))
+    interface = r.value("interface", "eth0", str, checks.interface)
+    group = r.value("group", 0, int, checks.between(0, MAX_WORKER_GROUPS))
+    interval = r.value("intervalMs", 1000, int, checks.between(100, 60000))
+    r.finish()
+    address = _parse(ipaddress.IPv4Address, address_text, None) if address_text else None
+    if enabled and address is None:
+        r.fail("address", address_text, "is required when vip.enabled is true")
+    if address is not None:
+        if address not in network.subnet:
+            r.fail("address", str(address), f"must lie inside network.subnet {network.subnet}")
+        elif address in network.member_range:
+            r.fail("address", str(address),
+                   f"must lie outside network.memberRange {network.member_range}, "
+                   "or a member could be given the same address")
+        elif address in (network.subnet.network_address, network.subnet.broadcast_address,
+                         network.gateway):
+            r.fail("address", str(address), "must not be the network, broadcast or gateway address")
+    if (enabled or netmask_set) and netmask != network.subnet.prefixlen:
+        r.fail("netmask", netmask,
+               f"must equal the prefix length of network.subnet ({network.subnet.prefixlen})")
+    return VipSettings(enabled, address, netmask, interface, group, interval)
+
+
+def _password_problem(value: Any) -> Optional[str]:
+    if not isinstance(value, str):
+        return "must be a string (set it without --path)"
+    if len(value) < MIN_PASSWORD_LENGTH:
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    if len(value) > MAX_PASSWORD_LENGTH:
+        return f"must be at most {MAX_PASSWORD_LENGTH} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "must not contain control characters (a newline would split .pgpass)"
+    if not value.strip() or value != value.strip():
+        return "must not be blank or start or end with white space"
+    return None
+
+
+def _read_passwords(secrets: Mapping[str, Any], plaintext: frozenset[str],
+                    problems: list[str]) -> Passwords:
+    values: dict[str, Optional[str]] = {}
+    for key, attr in PASSWORD_KEYS.items():
+        value = secrets.get(key)
+        rule = _password_problem(value) if value is not None else None
+        if key in plaintext:
+            problems.append(f"{config_key(key)} = [not shown]: is stored in plain text in the "
+                            f"stack file; set it with `pulumi config set --secret {key}`")
+        elif rule:
+            # Never echo a secret: name the key and the rule only.
+            problems.append(f"{config_key(key)} = {SECRET_SHOWN}: {rule}")
+        values[attr] = value if rule is None else None
+    return Passwords(**values)
+
+
+def _read_observability(r: Reader) -> ObservabilitySettings:
+    enabled = r.value("enabled", False, bool)
+    allow_public = r.value("allowPublicPorts", False, bool)
+    services = {}
+    for service, (image, port, on) in OBSERVABILITY_DEFAULTS.items():
+        s = r.section_reader(service)
+        host_ip = s.value("hostIp", "127.0.0.1", str, checks.address)
+        if host_ip != "127.0.0.1" and not allow_public:
+            s.fail("hostIp", host_ip, "publishes beyond loopback; set "
+                   "observability.allowPublicPorts to true if that is intended")
+        services[service] = ServiceSettings(
+            enabled=s.value("enabled", on, bool),
+            image=s.value("image", image, str, checks.image_reference),
+            host_ip=host_ip,
+            host_port=s.value("hostPort", port, int, checks.between(1, 65535)))
+        s.finish()
+    r.finish()
+    ports = [(v.host_ip, v.host_port) for v in services.values() if v.enabled]
+    for service, value in services.items():
+        if value.enabled and ports.count((value.host_ip, value.host_port)) > 1:
+            r.fail(f"{service}.hostPort", value.host_port, "is published by another service too")
+    return ObservabilitySettings(enabled, **services)
+
+
+def _check_cross_rules(network: NetworkSettings, image: ImageSettings, etcd: EtcdSettings,
+                       citus: CitusSettings, patroni: PatroniSettings, vip: VipSettings,
+                       problems: list[str]) -> None:
+    if vip.enabled and not image.vip_manager_speaks_etcd_v3 and etcd.api != "v2":
+        problems.append(
+            f"{config_key('etcd.apiVersion')} = {etcd.api!r}: vip-manager "
+            f"{image.vip_manager_version} speaks only the etcd v2 API; set etcd.apiVersion to "
+            "v2 or use the upstream flavour")
+    if vip.enabled and image.vip_manager_speaks_etcd_v3 and etcd.api != "v3":
+        problems.append(
+            f"{config_key('etcd.apiVersion')} = {etcd.api!r}: the upstream flavour's "
+            "vip-manager (2.0 and newer) reads the leader key through the etcd v3 API only, "
+            "which cannot see keys Patroni writes through v2; set etcd.apiVersion to v3")
+    supported = versions.CITUS_LINES.get(image.citus_version, ())
+    if citus.enabled and image.flavour == "upstream" and image.postgres_major not in supported:
+        problems.append(
+            f"{config_key('image.citusVersion')} = {image.citus_version!r}: Citus "
+            f"{image.citus_version} builds against PostgreSQL {', '.join(map(str, supported))}, "
+            f"not image.postgresMajor {image.postgres_major}; packagecloud has no "
+            f"{versions.citus_package(image.postgres_major, image.citus_version)}")
+    if citus.enabled and image.flavour == "debian" and not image.local_debs:
+        problems.append(
+            f"{config_key('citus.enabled')} = True: Debian's archive has no Citus package; "
+            "put postgresql-15-citus .deb files in images/patroni/debs/ and set "
+            "image.localDebs to true, or set citus.enabled to false")
+    sizes = addressing.group_sizes(citus, patroni.members)
+    if vip.enabled and vip.group >= len(sizes):
+        problems.append(f"{config_key('vip.group')} = {vip.group}: no such group "
+                        f"(groups are 0..{len(sizes) - 1})")
+    needed = addressing.slots_needed(sizes)
+    available = network.member_range.num_addresses - 2
+    if needed > available:
+        problems.append(
+            f"{config_key('network.memberRange')} = '{network.member_range}': too small for "
+            f"{len(sizes)} group(s): needs {needed} addresses (16 per group after 16 for etcd)")
+
+
+def _check_addresses(settings: Settings, problems: list[str]) -> None:
+    """Defence in depth: no two things on the network may share an address."""
+    owners: dict[ipaddress.IPv4Address, str] = {settings.network.gateway: "the gateway"}
+    if settings.observability.active("adminer"):
+        owners[settings.adminer_address] = "adminer"
+    if settings.vip.address is not None:
+        owners.setdefault(settings.vip.address, "the VIP")
+    members = list(settings.etcd_members) + [m for g in settings.groups for m in g.members]
+    for member in members:
+        if member.address in owners:
+            problems.append(
+                f"{config_key('network.memberRange')} = '{settings.network.member_range}': "
+                f"{member.name} would get {member.address}, already used by "
+                f"{owners[member.address]}")
+        owners.setdefault(member.address, member.name)

@@ -1,0 +1,180 @@
+"""The typed settings model: frozen dataclasses that components take. Built and validated
+only by `components.settings.loader`."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Optional
+
+from . import addressing
+from .addressing import Group, Member
+
+Flavour = Literal["upstream", "debian"]
+EtcdApi = Literal["v3", "v2"]
+FLAVOURS: tuple[Flavour, ...] = ("upstream", "debian")
+ETCD_APIS: tuple[EtcdApi, ...] = ("v3", "v2")
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    scope: str
+    namespace: str  # always with leading and trailing slash, as Patroni writes it: "/service/"
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    name: str
+    subnet: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    member_range: ipaddress.IPv4Network
+
+
+@dataclass(frozen=True)
+class EtcdSettings:
+    members: int
+    api: EtcdApi
+    image: Optional[str]  # a pinned upstream etcd image; None runs etcd from the project image
+    cluster_token: str
+    auto_compaction_retention: str  # hours, etcd's --auto-compaction-retention
+
+
+@dataclass(frozen=True)
+class CitusSettings:
+    enabled: bool
+    database: str
+    coordinator_members: int
+    worker_groups: int
+    members_per_group: int
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    memory_mb: int  # 0 = no limit
+    cpus: Optional[str]  # docker --cpus, e.g. "1.5"; None = no limit
+    shm_size_mb: int
+
+
+@dataclass(frozen=True)
+class PatroniSettings:
+    members: int  # members of the single group when Citus is off
+    ttl: int
+    loop_wait: int
+    retry_timeout: int
+    maximum_lag_on_failover: int
+    synchronous_mode: bool
+    failsafe_mode: bool
+    parameters: Mapping[str, Any]
+    resources: ResourceLimits
+    superuser: str
+    replication_user: str
+    rest_api_user: str
+
+
+@dataclass(frozen=True)
+class VipSettings:
+    enabled: bool
+    address: Optional[ipaddress.IPv4Address]
+    netmask: int
+    interface: str
+    group: int
+    interval_ms: int
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    name: str
+    base_image: str
+    flavour: Flavour
+    postgres_major: int
+    citus_version: str  # the Citus package line, e.g. "14.0"
+    # Versions as given in config (a line, a release or an exact Debian version); None takes
+    # the newest the repository has.
+    citus_package_version: Optional[str]
+    patroni_version: Optional[str]
+    vip_manager_version: Optional[str]
+    local_debs: bool
+
+    @property
+    def vip_manager_speaks_etcd_v3(self) -> bool:
+        """Debian's vip-manager 1.0.2 reads the etcd v2 API; the upstream flavour's
+        vip-manager2 (2.0 and newer) only the v3 API."""
+        return self.flavour == "upstream"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """One observability service: a pinned image published on a host address."""
+
+    enabled: bool
+    image: str
+    host_ip: str
+    host_port: int
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    enabled: bool
+    cadvisor: ServiceSettings
+    fluentd: ServiceSettings
+    adminer: ServiceSettings
+
+    def active(self, service: str) -> bool:
+        return self.enabled and getattr(self, service).enabled
+
+
+@dataclass(frozen=True)
+class Passwords:
+    """Passwords supplied as config secrets; None means 'generate one'."""
+
+    superuser: Optional[str] = field(default=None, repr=False)
+    replication: Optional[str] = field(default=None, repr=False)
+    rest_api: Optional[str] = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster: ClusterSettings
+    network: NetworkSettings
+    etcd: EtcdSettings
+    citus: CitusSettings
+    patroni: PatroniSettings
+    vip: VipSettings
+    image: ImageSettings
+    passwords: Passwords
+    retain_volumes: bool
+    observability: ObservabilitySettings
+
+    @property
+    def coordinator_hosts(self) -> tuple[str, ...]:
+        """Where clients reach the coordinator: the VIP when it fronts group 0, otherwise every
+        coordinator member (libpq picks the primary with target_session_attrs)."""
+        if self.vip.enabled and self.vip.group == 0:
+            return (str(self.vip.address),)
+        return tuple(str(m.address) for m in self.groups[0].members)
+
+    @property
+    def adminer_address(self) -> ipaddress.IPv4Address:
+        """The last host of the member range, far from the member slots."""
+        return self.network.member_range.broadcast_address - 1
+
+    @property
+    def etcd_members(self) -> tuple[Member, ...]:
+        return addressing.etcd_members(self.cluster.scope, self.network.member_range,
+                                       self.etcd.members)
+
+    @property
+    def groups(self) -> tuple[Group, ...]:
+        return addressing.groups(self.cluster.scope, self.network.member_range,
+                                 addressing.group_sizes(self.citus, self.patroni.members))
+
+    @property
+    def dcs_prefix(self) -> str:
+        """The key prefix Patroni writes under: '/service/citus'."""
+        return f"{self.cluster.namespace}{self.cluster.scope}"
+
+    def leader_key(self, group: int) -> str:
+        """The DCS key holding a group's leader name (Citus groups live one level deeper)."""
+        if self.citus.enabled:
+            return f"{self.dcs_prefix}/{group}/leader"
+        return f"{self.dcs_prefix}/leader"

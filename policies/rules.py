@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -111,6 +112,9 @@ DEFAULT_DATA_PATHS = {ROLE_ETCD: "/var/lib/etcd", ROLE_PATRONI: "/var/lib/postgr
 DEFAULT_SECRET_NAME_PATTERN = (
     r"(?i)(passw(or)?d|passphrase|pwd|secret|token|api[_-]?key|private[_-]?key|credential)"
 )
+# Argument names the secret pattern matches but that carry no secret: etcd's
+# --initial-cluster-token only keeps clusters from joining each other by mistake.
+DEFAULT_ALLOWED_ARGUMENT_NAMES = ("initial-cluster-token",)
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,6 +204,61 @@ def _group_sort_key(value: str) -> Tuple[int, Any]:
     return (0, int(value)) if value.isdigit() else (1, value)
 
 
+# Container properties holding an argument vector (healthcheck.tests: inside healthcheck).
+_ARGV_PROPS = ("command", "entrypoints", "healthcheck.tests")
+
+
+def _argv_prop(res: Resource, prop: str) -> Any:
+    if prop == "healthcheck.tests":
+        hc = res.props.get("healthcheck")
+        if is_unknown(hc):
+            return UNKNOWN
+        return hc.get("tests") if isinstance(hc, Mapping) else None
+    return res.props.get(prop)
+
+
+def _split_item(item: str) -> List[str]:
+    """One argv item as tokens: shell-split when it holds whitespace (``sh -c "..."``)."""
+    if not any(ch.isspace() for ch in item):
+        return [item]
+    try:
+        return shlex.split(item)
+    except ValueError:  # unbalanced quotes: split on whitespace instead
+        return item.split()
+
+
+def argv_tokens(res: Resource, prop: str) -> Tuple[List[str], bool]:
+    """Tokens of a container's argv property, and whether some of it is unknown."""
+    raw = _argv_prop(res, prop)
+    if is_unknown(raw):
+        return [], True
+    tokens: List[str] = []
+    uncertain = False
+    for item in as_list(raw):
+        if is_unknown(item):
+            uncertain = True
+        elif isinstance(item, str):
+            tokens.extend(_split_item(item))
+    return tokens, uncertain
+
+
+def flag_value(tokens: Sequence[str], flag: str) -> Optional[str]:
+    """Value of ``--flag=v``, ``-flag=v``, ``--flag v`` or ``-flag v`` (Go flag syntax); the
+    last occurrence wins, as in Go's flag package. None when absent."""
+    found: Optional[str] = None
+    for i, tok in enumerate(tokens):
+        if not tok.startswith("-"):
+            continue
+        name, eq, value = tok.lstrip("-").partition("=")
+        if name != flag or tok.startswith("---"):
+            continue
+        if eq:
+            found = value
+        elif i + 1 < len(tokens):
+            found = tokens[i + 1]
+    return found
+
+
 # --------------------------------------------------------------------------------------------
 # Rule: etcd-odd-quorum (stack, mandatory)
 # --------------------------------------------------------------------------------------------
@@ -242,19 +301,120 @@ def check_etcd_quorum(resources: Sequence[Resource], config: Mapping[str, Any]) 
             continue
         ms = members.get(cluster, [])
         n = len(ms)
-        if n >= 3 and n % 2 == 1:
+        problem = _quorum_problem(n)
+        if problem is not None:
+            why, fix = problem
+            out.append(Violation(
+                f'cluster "{cluster}" has {_plural(n, "etcd member")} ({_names(ms)}); etcd needs '
+                f"an odd count of at least 3: {why}. Fix: {fix} in cluster \"{cluster}\" "
+                f"(containers labelled {L_ROLE}=etcd, {L_CLUSTER}={cluster})."))
+        out.extend(_check_initial_cluster(cluster, ms))
+    return out
+
+
+def _quorum_problem(n: int) -> Optional[Tuple[str, str]]:
+    """(why, fix) when ``n`` etcd members are not an odd count of at least 3."""
+    if n >= 3 and n % 2 == 1:
+        return None
+    if n < 3:
+        return ("fewer than 3 members cannot keep quorum when a member is lost",
+                "run 3 (or 5) etcd members")
+    return (f"{n} members need {n // 2 + 1} for quorum and survive "
+            f"{_plural((n - 1) // 2, 'failure')}, no more than {n - 1} would",
+            f"run {n - 1} or {n + 1} etcd members")
+
+
+def etcd_initial_cluster(c: Resource) -> Tuple[str, Optional[str]]:
+    """Where an etcd member's initial cluster comes from, and its value.
+
+    ('flag', v): ``--initial-cluster`` in entrypoints + command (what components/render.py
+    emits); ('env', v): ``ETCD_INITIAL_CLUSTER``; ('other', None): bootstrapped by discovery or
+    a config file, which the pack cannot read; ('unknown', None): part of the argv or the
+    environment is unknown (preview); ('none', None): none of these, so etcd bootstraps a
+    one-member cluster named after ``--name``.
+    """
+    ep, ep_unknown = argv_tokens(c, "entrypoints")
+    cmd, cmd_unknown = argv_tokens(c, "command")
+    tokens = ep + cmd
+    value = flag_value(tokens, "initial-cluster")
+    if value is not None:
+        return ("flag", value)
+    envs = c.props.get("envs")
+    env: Dict[str, str] = {}
+    env_unknown = is_unknown(envs)
+    for e in as_list(envs):
+        if is_unknown(e):
+            env_unknown = True
+        elif isinstance(e, str) and "=" in e:
+            k, v = e.split("=", 1)
+            env[k] = v
+    if "ETCD_INITIAL_CLUSTER" in env:
+        return ("env", env["ETCD_INITIAL_CLUSTER"])
+    if ep_unknown or cmd_unknown or env_unknown:
+        return ("unknown", None)
+    flags = ("discovery", "discovery-srv", "config-file")
+    if any(flag_value(tokens, f) is not None for f in flags) \
+            or any("ETCD_" + f.upper().replace("-", "_") in env for f in flags):
+        return ("other", None)
+    return ("none", None)
+
+
+def initial_cluster_names(value: str) -> List[str]:
+    """Distinct member names of an ``--initial-cluster`` value (``name=peer-url,...``; a name
+    may repeat with several peer URLs and is one member)."""
+    names: List[str] = []
+    for entry in value.split(","):
+        name = entry.split("=", 1)[0].strip()
+        if entry.strip() and name not in names:
+            names.append(name)
+    return names
+
+
+def _check_initial_cluster(cluster: str, ms: Sequence[Resource]) -> List[Violation]:
+    """Cross-check the labelled etcd members of a cluster with their ``--initial-cluster``."""
+    out: List[Violation] = []
+    where_labelled = f"{L_ROLE}=etcd, {L_CLUSTER}={cluster}"
+    # canonical value -> (value as written by the first member, its names, members declaring it)
+    variants: Dict[Tuple[str, ...], Tuple[str, List[str], List[Resource]]] = {}
+    for c in ms:
+        how, value = etcd_initial_cluster(c)
+        if how in ("unknown", "other"):
             continue
-        if n < 3:
-            why = "fewer than 3 members cannot keep quorum when a member is lost"
-            fix = "run 3 (or 5) etcd members"
-        else:
-            why = (f"{n} members need {n // 2 + 1} for quorum and survive "
-                   f"{_plural((n - 1) // 2, 'failure')}, no more than {n - 1} would")
-            fix = f"run {n - 1} or {n + 1} etcd members"
+        if value is None:
+            out.append(Violation(
+                f'{where(c)} (etcd member of cluster "{cluster}") has no --initial-cluster flag '
+                f"in its command (nor ETCD_INITIAL_CLUSTER), so etcd bootstraps it as a "
+                f"one-member cluster of its own instead of joining the other members. Fix: pass "
+                f"--initial-cluster=<name>=http://<address>:2380,... listing every etcd member "
+                f'of cluster "{cluster}", the same on every member.', c.urn))
+            continue
+        key = tuple(sorted({e.strip() for e in value.split(",") if e.strip()}))
+        variants.setdefault(key, (value, initial_cluster_names(value), []))[2].append(c)
+    if len(variants) > 1:
+        desc = "; ".join(
+            f'{_names(decl)} {"has" if len(decl) == 1 else "have"} "{raw}"'
+            for raw, _, decl in variants.values())
         out.append(Violation(
-            f'cluster "{cluster}" has {_plural(n, "etcd member")} ({_names(ms)}); etcd needs an '
-            f"odd count of at least 3: {why}. Fix: {fix} in cluster \"{cluster}\" (containers "
-            f"labelled {L_ROLE}=etcd, {L_CLUSTER}={cluster})."))
+            f'cluster "{cluster}": its etcd members disagree on --initial-cluster, from which etcd '
+            f"derives the cluster id, so they cannot form one cluster: {desc}. Fix: give every "
+            f'etcd member of cluster "{cluster}" the same --initial-cluster, listing all of its '
+            f"members."))
+    n = len(ms)
+    for raw, names, decl in variants.values():
+        k = len(names)
+        if k == n:
+            continue  # the label count was checked above
+        problem = _quorum_problem(k)
+        quorum = f"; moreover etcd needs an odd count of at least 3: {problem[0]}" if problem \
+            else ""
+        out.append(Violation(
+            f'cluster "{cluster}": --initial-cluster of {_names(decl)} lists '
+            f'{_plural(k, "etcd member")} ({", ".join(names) or "none"}) but '
+            f"{_plural(n, 'container')} {'is' if n == 1 else 'are'} labelled {where_labelled} "
+            f"({_names(ms)}); etcd forms its quorum from --initial-cluster, not from the "
+            f"labels{quorum}. Fix: list exactly the etcd members of cluster \"{cluster}\" (an odd "
+            f"count of at least 3) in --initial-cluster on every member, and label each of them "
+            f"{where_labelled}."))
     return out
 
 
@@ -315,24 +475,47 @@ def check_group_size(resources: Sequence[Resource], config: Mapping[str, Any]) -
 # --------------------------------------------------------------------------------------------
 
 
-def image_pin_problem(ref: str) -> Optional[str]:
-    """Why an image reference is not pinned, or None when it is."""
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST_RULE = "a digest is sha256: followed by 64 lowercase hex digits"
+_TAG_RULE = ('a tag is 1 to 128 letters, digits, "_", "." or "-", not starting with "." or '
+             '"-"')
+
+
+def _image_pin_problem(ref: str) -> Optional[Tuple[str, bool]]:
+    """(why the reference is not pinned, whether it is malformed), or None when pinned."""
     ref = ref.strip()
     if not ref:
-        return "is empty"
-    if ref.startswith("sha256:"):
-        return None  # an image id
-    if "@" in ref:
-        return None  # pinned by digest
+        return ("is empty", True)
+    if ref.startswith("sha256:"):  # an image id
+        if _DIGEST.fullmatch(ref):
+            return None
+        return (f"is not a full image id ({_DIGEST_RULE})", True)
+    if "@" in ref:  # pinned by digest; a tag before it is ignored by Docker
+        name, digest = ref.split("@", 1)
+        if not name:
+            return ("has a digest but no repository", True)
+        if not _DIGEST.fullmatch(digest):
+            shown = digest if len(digest) <= 80 else digest[:77] + "..."
+            return (f'has an invalid digest "{shown}" ({_DIGEST_RULE})', True)
+        return None
     last = ref.rsplit("/", 1)[-1]
     if ":" not in last:
-        return 'has no tag, so Docker uses "latest"'
+        return ('has no tag, so Docker uses "latest"', False)
     tag = last.rsplit(":", 1)[1]
-    if tag == "latest":
-        return 'uses the tag "latest"'
+    if tag.lower() == "latest":
+        return (f'uses the tag "{tag}"', False)
     if not tag:
-        return "has an empty tag"
+        return ("has an empty tag", True)
+    if not _TAG.fullmatch(tag):
+        return (f'has an invalid tag "{tag}" ({_TAG_RULE})', True)
     return None
+
+
+def image_pin_problem(ref: str) -> Optional[str]:
+    """Why an image reference is not pinned, or None when it is."""
+    found = _image_pin_problem(ref)
+    return found[0] if found else None
 
 
 def check_pinned_images(res: Resource, config: Mapping[str, Any]) -> List[Violation]:
@@ -345,9 +528,16 @@ def check_pinned_images(res: Resource, config: Mapping[str, Any]) -> List[Violat
     ref = res.props.get(prop)
     if not isinstance(ref, str):  # absent or unknown (e.g. another image's id at preview)
         return []
-    problem = image_pin_problem(ref)
-    if problem is None:
+    found = _image_pin_problem(ref)
+    if found is None:
         return []
+    problem, malformed = found
+    if malformed:
+        return [Violation(
+            f'{where(res)}: image "{ref}" {problem}; such a reference pins no image (Docker '
+            f"refuses it, or resolves a partial id to whatever image matches). Fix: set {prop} "
+            f"to a fixed version tag or a full digest (e.g. repo:16.4 or "
+            f"repo@sha256:<64 hex digits>).")]
     return [Violation(
         f'{where(res)}: image "{ref}" {problem}; such a reference is mutable, so a re-pull or '
         f"a replacement can silently change the software. Fix: set {prop} to a fixed version "
@@ -402,6 +592,65 @@ def check_net_capabilities(res: Resource, config: Mapping[str, Any]) -> List[Vio
         out.append(Violation(
             f"{who} keeps NET_RAW, which Docker grants by default; only vip-manager containers "
             f'may hold NET_ADMIN or NET_RAW. Fix: add "NET_RAW" to capabilities.drops.'))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Rule: dangerous-capabilities (resource)
+# --------------------------------------------------------------------------------------------
+
+# What Docker grants every container unless dropped (moby's default capability set): adding
+# one of these changes nothing, so only capabilities outside this set count as added.
+DOCKER_DEFAULT_CAPABILITIES = frozenset((
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+    "NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"))
+
+# Capabilities no container of the cluster may add (vip-manager included), with what each
+# gives. NET_ADMIN / NET_RAW are net-capabilities' business (allowed on vip-manager only).
+DANGEROUS_CAPABILITIES: Dict[str, str] = {
+    "ALL": "every capability, SYS_ADMIN and SYS_MODULE included",
+    "SYS_ADMIN": "mount, namespace and device administration, the usual way out of a container",
+    "SYS_PTRACE": "tracing and injecting code into other processes",
+    "SYS_MODULE": "loading modules into the host kernel",
+    "SYS_RAWIO": "raw access to host devices, memory and I/O ports",
+    "SYS_BOOT": "rebooting the host and loading a new kernel",
+    "SYS_TIME": "setting the host clock, on which etcd leases and Patroni's ttl depend",
+    "DAC_READ_SEARCH": "reading any file and opening host files by handle (open_by_handle_at)",
+    "MAC_ADMIN": "changing the host's AppArmor/SELinux policy",
+    "MAC_OVERRIDE": "bypassing the host's AppArmor/SELinux policy",
+    "AUDIT_CONTROL": "changing the host kernel's audit rules",
+    "BPF": "loading BPF programs into the host kernel",
+    "PERFMON": "reading performance data of the whole host",
+    "SYSLOG": "reading and clearing the host kernel log (kernel addresses included)",
+}
+
+
+def check_dangerous_capabilities(res: Resource, config: Mapping[str, Any]) -> List[Violation]:
+    if res.type != CONTAINER:
+        return []
+    role = label(res, L_ROLE)
+    if is_unknown(role):
+        who = where(res)
+    else:
+        who = f"{where(res)} (role {role})" if role else f"{where(res)} (no {L_ROLE} label)"
+    out: List[Violation] = []
+    if res.props.get("privileged") is True:
+        out.append(Violation(
+            f"{who} is privileged, which grants every capability (SYS_ADMIN, SYS_MODULE, "
+            f"SYS_PTRACE, ...) and every host device, so a process in it can take over the host. "
+            f"Fix: remove privileged=True and add only the capabilities the container needs."))
+    caps = res.props.get("capabilities")
+    if is_unknown(caps) or not isinstance(caps, Mapping):
+        return out
+    seen: List[str] = []
+    for raw in as_list(caps.get("adds")):
+        cap = _cap(raw)
+        if cap is None or cap in seen or cap not in DANGEROUS_CAPABILITIES:
+            continue
+        seen.append(cap)
+        out.append(Violation(
+            f"{who} adds capability {cap}, which allows {DANGEROUS_CAPABILITIES[cap]}; no "
+            f"container of the cluster may hold it. Fix: remove {cap} from capabilities.adds."))
     return out
 
 
@@ -531,14 +780,82 @@ def _is_file_reference(name: str) -> bool:
     return bool(re.search(r"(?i)[_.-]file$", name))
 
 
+# scheme://user:password@ (the user may be empty, as in redis://:password@host)
+_CREDENTIAL_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*)://[^\s/?#@:]*:[^\s/?#@]+@")
+
+
+def credential_url_scheme(text: Any) -> Optional[str]:
+    """The scheme of the first URL in ``text`` that carries a password, or None."""
+    if not isinstance(text, str):
+        return None
+    m = _CREDENTIAL_URL.search(text)
+    return m.group(1) if m else None
+
+
+def _arg_name(name: str) -> str:
+    return name.lstrip("-").lower().replace("_", "-")
+
+
+def secret_arguments(tokens: Sequence[str], rx: "re.Pattern[str]",
+                     allowed: Iterable[str] = ()) -> List[Tuple[str, str]]:
+    """Literal secrets in argv tokens, in order, at most one finding per token:
+
+    * ``("name", NAME)`` for ``NAME=value``, ``--name=value`` or ``--name value`` whose name
+      matches ``rx`` (the no-literal-secrets name pattern), is not a file reference
+      (``--password-file``) nor in ``allowed`` (compared without leading dashes, case and
+      ``_``/``-`` differences), and whose value is not empty;
+    * ``("url", scheme)`` for a token holding a ``scheme://user:password@`` URL.
+    """
+    allowed_names = {_arg_name(a) for a in allowed if isinstance(a, str)}
+    found: List[Tuple[str, str]] = []
+    skip = False
+    for i, tok in enumerate(tokens):
+        if skip:  # the value of a flag reported just before
+            skip = False
+            continue
+        name, eq, value = tok.partition("=")
+        bare = name.lstrip("-")
+        secretish = bool(bare) and bool(rx.search(bare)) and not _is_file_reference(bare) \
+            and _arg_name(bare) not in allowed_names
+        if secretish and eq and value:
+            found.append(("name", name))
+            continue
+        if secretish and not eq and tok.startswith("-") and i + 1 < len(tokens) \
+                and tokens[i + 1] and not tokens[i + 1].startswith("-") \
+                and not _arg_name(bare).startswith("no-"):
+            found.append(("name", name))
+            skip = True
+            continue
+        scheme = credential_url_scheme(tok)
+        if scheme:
+            found.append(("url", scheme))
+    return found
+
+
 def check_literal_secrets(res: Resource, config: Mapping[str, Any]) -> List[Violation]:
     if not res.type.startswith("docker:"):
         return []
     rx = _secret_re(config)
+    allowed = config.get("allowedArgumentNames")
+    if allowed is None:
+        allowed = DEFAULT_ALLOWED_ARGUMENT_NAMES
     out: List[Violation] = []
     fix = ("Fix: deliver the secret in a file instead (Patroni: in /etc/patroni/patroni.yml "
            "uploaded with `uploads`; other images: upload a file and set <NAME>_FILE to its "
            "path), or rename the entry if it is not a secret.")
+    arg_fix = ("Fix: deliver the secret in a file instead (Patroni: in /etc/patroni/patroni.yml "
+               "uploaded with `uploads`; PostgreSQL clients: a .pgpass file named by PGPASSFILE; "
+               "other programs: their password-file option), or add the name to "
+               "no-literal-secrets.allowedArgumentNames if it is not a secret.")
+    url_fix = ("Fix: drop the password from the URL (scheme://user@host/... is fine) and deliver "
+               "it in a file (PostgreSQL clients: a .pgpass file named by PGPASSFILE; Patroni: "
+               "/etc/patroni/patroni.yml uploaded with `uploads`).")
+    env_seen = ("the environment is readable by anyone who can run docker inspect and is stored "
+                "in the Pulumi state")
+    argv_seen = ("a command line is readable by anyone who can run docker inspect or ps on the "
+                 "host, and is stored in the Pulumi state")
+    label_seen = ("labels are readable by anyone who can run docker inspect and are stored in "
+                  "the Pulumi state")
     if res.type == CONTAINER:
         for env in as_list(res.props.get("envs")):
             if not isinstance(env, str) or "=" not in env:
@@ -547,16 +864,34 @@ def check_literal_secrets(res: Resource, config: Mapping[str, Any]) -> List[Viol
             if value and rx.search(name) and not _is_file_reference(name):
                 out.append(Violation(
                     f"{where(res)} sets environment variable {name} to a literal value (not "
-                    f"shown); the environment is readable by anyone who can run docker inspect "
-                    f"and is stored in the Pulumi state. {fix}"))
+                    f"shown); {env_seen}. {fix}"))
+            elif credential_url_scheme(value):
+                out.append(Violation(
+                    f"{where(res)} sets environment variable {name} to a "
+                    f"{credential_url_scheme(value)}:// URL with a password in it (not shown); "
+                    f"{env_seen}. {url_fix}"))
+        for prop in _ARGV_PROPS:
+            tokens, _ = argv_tokens(res, prop)  # unknown items are checked again at update
+            for kind, what in secret_arguments(tokens, rx, allowed):
+                if kind == "name":
+                    msg = (f"{where(res)} passes {what} with a literal value (not shown) in "
+                           f"{prop}; {argv_seen}. {arg_fix}")
+                else:
+                    msg = (f"{where(res)} has a {what}:// URL with a password in it (not shown) "
+                           f"in {prop}; {argv_seen}. {url_fix}")
+                if all(v.message != msg for v in out):
+                    out.append(Violation(msg))
     for key, value in label_items(res):
         if not isinstance(key, str) or is_unknown(value) or not value:
             continue
         if rx.search(key) and not _is_file_reference(key):
             out.append(Violation(
-                f'{where(res)} sets label "{key}" to a literal value (not shown); labels are '
-                f"readable by anyone who can run docker inspect and are stored in the Pulumi "
-                f"state. {fix}"))
+                f'{where(res)} sets label "{key}" to a literal value (not shown); {label_seen}. '
+                f"{fix}"))
+        elif credential_url_scheme(value):
+            out.append(Violation(
+                f'{where(res)} sets label "{key}" to a {credential_url_scheme(value)}:// URL '
+                f"with a password in it (not shown); {label_seen}. {url_fix}"))
     return out
 
 
@@ -709,6 +1044,15 @@ def check_published_ports(res: Resource, config: Mapping[str, Any]) -> List[Viol
     shown_allowed = ", ".join(allowed)
     fix_cfg = "or add the address to published-ports.allowedHostIps in the pack config"
     out: List[Violation] = []
+    mode = res.props.get("networkMode")
+    if isinstance(mode, str) and mode.strip().lower() == "host":
+        out.append(Violation(
+            f'{where(res)} uses networkMode "host", so it shares the host\'s network stack: '
+            f"every port it listens on is open on every host interface whatever its ports say, "
+            f"and it reaches services bound to the host's loopback. Fix: attach it to the "
+            f"cluster's bridge network (networksAdvanced) and publish only the ports it needs "
+            f'with ip="{allowed[0]}" (a sidecar may join a member\'s namespace with '
+            f'networkMode="container:<member>").'))
     if res.props.get("publishAllPorts") is True:
         out.append(Violation(
             f"{where(res)} sets publishAllPorts, which publishes every exposed port on all "
@@ -804,16 +1148,27 @@ RULES: List[Rule] = [
          {"requireNetRawDrop": {"type": "boolean", "default": True,
                                 "description": "Docker grants NET_RAW by default; require other "
                                                "containers to drop it."}}),
+    Rule("dangerous-capabilities",
+         "No container is privileged or adds a capability that can take over the host "
+         "(SYS_ADMIN, SYS_PTRACE, SYS_MODULE, DAC_READ_SEARCH, ALL, ...).",
+         "resource", check_dangerous_capabilities, MANDATORY),
     Rule("data-volumes",
          "Every etcd and Patroni container mounts a named volume at its data path, and data "
          "volumes are protected or retained.",
          "stack", check_data_volumes, MANDATORY),
     Rule("no-literal-secrets",
-         "No environment variable or label whose name suggests a secret carries a literal value.",
+         "No environment variable, label or command argument whose name suggests a secret "
+         "carries a literal value, and no URL carries a password.",
          "resource", check_literal_secrets, MANDATORY,
          {"secretNamePattern": {"type": "string", "default": DEFAULT_SECRET_NAME_PATTERN,
                                 "description": "Python regular expression (searched, not "
-                                               "anchored) matched against env/label names."}}),
+                                               "anchored) matched against env/label names and "
+                                               "command/entrypoint/healthcheck argument names."},
+          "allowedArgumentNames": {"type": "array", "items": {"type": "string"},
+                                   "default": list(DEFAULT_ALLOWED_ARGUMENT_NAMES),
+                                   "description": "Argument names (without leading dashes) "
+                                                  "that match secretNamePattern but carry no "
+                                                  "secret."}}),
     Rule("restart-and-healthcheck",
          "Every long-running container has a restart policy and a healthcheck.",
          "resource", check_restart_and_healthcheck, MANDATORY),

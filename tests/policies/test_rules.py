@@ -74,11 +74,20 @@ def _common(role: str, member: str, ip: Optional[str]) -> Dict[str, Any]:
     return props
 
 
-def etcd(i: int) -> Resource:
+def initial_cluster(n: int) -> str:
+    """``--initial-cluster`` as components/render.py's etcd_command writes it, for n members."""
+    return "--initial-cluster=" + ",".join(
+        f"{CLUSTER}-etcd-{i}=http://172.30.0.{17 + i}:2380" for i in range(n))
+
+
+def etcd(i: int, members: int = 3) -> Resource:
     member = f"{CLUSTER}-etcd-{i}"
     props = _common("etcd", member, f"172.30.0.{17 + i}")
     props.update({
-        "command": ["etcd", f"--name={member}", "--data-dir=/var/lib/etcd/data"],
+        "command": ["etcd", f"--name={member}", "--data-dir=/var/lib/etcd/data",
+                    f"--initial-advertise-peer-urls=http://172.30.0.{17 + i}:2380",
+                    initial_cluster(members), "--initial-cluster-state=new",
+                    f"--initial-cluster-token={CLUSTER}-etcd"],
         "envs": ["ETCDCTL_API=3"],
         "labels": labels(cluster=CLUSTER, role="etcd", member=member, data_path="/var/lib/etcd"),
         "volumes": [{"volumeName": f"{member}-data", "containerPath": "/var/lib/etcd"}],
@@ -183,7 +192,7 @@ def violations(graph: List[Resource], config: Optional[Dict[str, Any]] = None) -
 def etcd_graph(n: int) -> List[Resource]:
     graph = [r for r in cluster() if "etcd" not in r.name]
     for i in range(n):
-        graph += [etcd(i), data_volume(f"{CLUSTER}-etcd-{i}", "etcd", protect=True)]
+        graph += [etcd(i, n), data_volume(f"{CLUSTER}-etcd-{i}", "etcd", protect=True)]
     return graph
 
 
@@ -198,7 +207,7 @@ def test_correct_cluster_has_no_violation():
 
 def test_every_rule_is_registered_once():
     names = [r.name for r in R.RULES]
-    assert len(names) == len(set(names)) == 10
+    assert len(names) == len(set(names)) == 11
     assert R.RULES_BY_NAME["etcd-odd-quorum"].enforcement_level == R.MANDATORY
 
 
@@ -241,7 +250,7 @@ def test_cluster_without_etcd_members():
 
 def test_etcd_members_are_counted_per_cluster():
     other = [dataclasses.replace(
-        with_label(etcd(i), "patroni-citus.cluster", "other"), name=f"other-etcd-{i}",
+        with_label(etcd(i, 2), "patroni-citus.cluster", "other"), name=f"other-etcd-{i}",
         urn=urn(R.CONTAINER, f"other-etcd-{i}")) for i in range(2)]
     graph = cluster() + other
     found = R.check_etcd_quorum(graph, {})
@@ -260,6 +269,14 @@ def test_etcd_member_without_cluster_label():
          "of at least 3: fewer than 3 members cannot keep quorum when a member is lost. Fix: run "
          '3 (or 5) etcd members in cluster "demo" (containers labelled patroni-citus.role=etcd, '
          "patroni-citus.cluster=demo).", None),
+        # the remaining members' --initial-cluster still names the unlabelled one
+        ('cluster "demo": --initial-cluster of demo-etcd-0, demo-etcd-1 lists 3 etcd members '
+         "(demo-etcd-0, demo-etcd-1, demo-etcd-2) but 2 containers are labelled "
+         "patroni-citus.role=etcd, patroni-citus.cluster=demo (demo-etcd-0, demo-etcd-1); etcd "
+         "forms its quorum from --initial-cluster, not from the labels. Fix: list exactly the "
+         'etcd members of cluster "demo" (an odd count of at least 3) in --initial-cluster on '
+         "every member, and label each of them patroni-citus.role=etcd, "
+         "patroni-citus.cluster=demo.", None),
     ]
 
 
@@ -271,6 +288,115 @@ def test_etcd_identified_by_labels_not_by_name_or_parent():
     renamed = change(cluster(), "demo-etcd-2", lambda r: dataclasses.replace(
         r, name="kv-store", parent=urn("patroni-citus:index:Other", "x")))
     assert violations(renamed) == {}
+
+
+def with_command(r: Resource, old: str, new: Any) -> Resource:
+    """r with the command item starting with ``old`` replaced by ``new`` (an item, a list of
+    items, or None to remove it)."""
+    items: List[Any] = []
+    for item in r.props["command"]:
+        if isinstance(item, str) and item.startswith(old):
+            items += [] if new is None else list(new) if isinstance(new, list) else [new]
+        else:
+            items.append(item)
+    return with_props(r, command=items)
+
+
+def test_initial_cluster_count_must_match_labels_and_agree():
+    # demo-etcd-2 is started with a 2-member --initial-cluster while 3 containers are labelled
+    graph = change(cluster(), "demo-etcd-2",
+                   lambda r: with_command(r, "--initial-cluster=", initial_cluster(2)))
+    full, short = initial_cluster(3).split("=", 1)[1], initial_cluster(2).split("=", 1)[1]
+    assert violations(graph) == {"etcd-odd-quorum": [
+        'cluster "demo": its etcd members disagree on --initial-cluster, from which etcd derives '
+        "the cluster id, so they cannot form one cluster: demo-etcd-0, demo-etcd-1 have "
+        f'"{full}"; demo-etcd-2 has "{short}". Fix: give every etcd member of cluster "demo" the '
+        "same --initial-cluster, listing all of its members.",
+        'cluster "demo": --initial-cluster of demo-etcd-2 lists 2 etcd members (demo-etcd-0, '
+        "demo-etcd-1) but 3 containers are labelled patroni-citus.role=etcd, "
+        "patroni-citus.cluster=demo (demo-etcd-0, demo-etcd-1, demo-etcd-2); etcd forms its "
+        "quorum from --initial-cluster, not from the labels; moreover etcd needs an odd count of "
+        "at least 3: fewer than 3 members cannot keep quorum when a member is lost. Fix: list "
+        'exactly the etcd members of cluster "demo" (an odd count of at least 3) in '
+        "--initial-cluster on every member, and label each of them patroni-citus.role=etcd, "
+        "patroni-citus.cluster=demo."]}
+
+
+def test_initial_cluster_naming_more_members_than_labelled():
+    # every member agrees on 4 (even) or 5 (odd) members, but only 3 containers exist
+    for n, quorum in ((4, "; moreover etcd needs an odd count of at least 3: 4 members need 3 "
+                          "for quorum and survive 1 failure, no more than 3 would"), (5, "")):
+        graph = cluster()
+        for i in range(3):
+            graph = change(graph, f"demo-etcd-{i}",
+                           lambda r: with_command(r, "--initial-cluster=", initial_cluster(n)))
+        names = ", ".join(f"demo-etcd-{i}" for i in range(n))
+        assert violations(graph) == {"etcd-odd-quorum": [
+            f'cluster "demo": --initial-cluster of demo-etcd-0, demo-etcd-1, demo-etcd-2 lists {n} '
+            f"etcd members ({names}) but 3 containers are labelled patroni-citus.role=etcd, "
+            "patroni-citus.cluster=demo (demo-etcd-0, demo-etcd-1, demo-etcd-2); etcd forms its "
+            f"quorum from --initial-cluster, not from the labels{quorum}. Fix: list exactly the "
+            'etcd members of cluster "demo" (an odd count of at least 3) in --initial-cluster on '
+            "every member, and label each of them patroni-citus.role=etcd, "
+            "patroni-citus.cluster=demo."]}, n
+
+
+def test_etcd_member_without_initial_cluster():
+    graph = change(cluster(), "demo-etcd-1", lambda r: with_command(r, "--initial-cluster=", None))
+    found = R.check_etcd_quorum(graph, {})
+    assert [(v.message, v.urn) for v in found] == [(
+        'Container "demo-etcd-1" (etcd member of cluster "demo") has no --initial-cluster flag in '
+        "its command (nor ETCD_INITIAL_CLUSTER), so etcd bootstraps it as a one-member cluster of "
+        "its own instead of joining the other members. Fix: pass "
+        "--initial-cluster=<name>=http://<address>:2380,... listing every etcd member of cluster "
+        '"demo", the same on every member.', urn(R.CONTAINER, "demo-etcd-1"))]
+
+
+def test_peer_urls_that_differ_are_a_disagreement():
+    other = initial_cluster(3).replace("172.30.0.19:2380", "172.30.0.99:2380")
+    graph = change(cluster(), "demo-etcd-0", lambda r: with_command(r, "--initial-cluster=", other))
+    assert [m[:79] for m in violations(graph)["etcd-odd-quorum"]] == [
+        'cluster "demo": its etcd members disagree on --initial-cluster, from which etcd']
+
+
+@pytest.mark.parametrize("form", [
+    "two tokens", "single dash", "environment", "shell", "several peer urls", "discovery",
+    "unknown command", "unknown item",
+])
+def test_initial_cluster_forms_etcd_accepts(form):
+    value = initial_cluster(3).split("=", 1)[1]
+
+    def rewrite(r: Resource) -> Resource:
+        if form == "two tokens":
+            return with_command(r, "--initial-cluster=", ["--initial-cluster", value])
+        if form == "single dash":
+            return with_command(r, "--initial-cluster=", "-initial-cluster=" + value)
+        if form == "environment":
+            return with_props(with_command(r, "--initial-cluster=", None),
+                              envs=["ETCDCTL_API=3", "ETCD_INITIAL_CLUSTER=" + value])
+        if form == "shell":
+            return with_props(r, command=["sh", "-c", "exec " + " ".join(r.props["command"])])
+        if form == "several peer urls":  # one member with two peer URLs is still one member
+            return with_command(r, "--initial-cluster=",
+                                initial_cluster(3) + ",demo-etcd-0=http://10.0.0.1:2380")
+        if form == "discovery":  # bootstrapped by discovery: nothing to cross-check
+            return with_command(r, "--initial-cluster=", "--discovery-srv=example.com")
+        if form == "unknown command":
+            return with_props(r, command=UNKNOWN)
+        return with_command(r, "--initial-cluster=", UNKNOWN)
+
+    graph = change(cluster(), "demo-etcd-1", rewrite)
+    if form == "several peer urls":  # every member must then say the same
+        graph = [rewrite(r) if r.name.startswith("demo-etcd-") and r.type == R.CONTAINER else r
+                 for r in graph]
+    assert violations(graph) == {}
+
+
+def test_initial_cluster_parsing():
+    assert R.initial_cluster_names("a=http://1:2380,b=http://2:2380,a=http://3:2380,") == ["a", "b"]
+    assert R.flag_value(["etcd", "--initial-cluster-state=new", "--initial-cluster", "x=y"],
+                        "initial-cluster") == "x=y"
+    assert R.flag_value(["etcd", "--initial-cluster-token=t"], "initial-cluster") is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,9 +470,51 @@ def test_untagged_container_image():
     ("postgres@sha256:" + "0" * 64, None),
     ("postgres:latest@sha256:" + "0" * 64, None),
     (IMAGE_ID, None),
+    # digests and image ids must be complete: sha256: and 64 lowercase hex digits
+    ("postgres@sha256:", 'has an invalid digest "sha256:" (a digest is sha256: followed by 64 '
+                         "lowercase hex digits)"),
+    ("postgres@sha256:" + "0" * 63, f'has an invalid digest "sha256:{"0" * 63}" (a digest is '
+                                    "sha256: followed by 64 lowercase hex digits)"),
+    ("postgres@sha256:" + "AB" * 32, f'has an invalid digest "sha256:{"AB" * 32}" (a digest is '
+                                     "sha256: followed by 64 lowercase hex digits)"),
+    ("postgres@sha512:" + "0" * 64, f'has an invalid digest "sha512:{"0" * 64}" (a digest is '
+                                    "sha256: followed by 64 lowercase hex digits)"),
+    ("postgres@", 'has an invalid digest "" (a digest is sha256: followed by 64 lowercase hex '
+                  "digits)"),
+    ("@sha256:" + "0" * 64, "has a digest but no repository"),
+    ("sha256:", "is not a full image id (a digest is sha256: followed by 64 lowercase hex digits)"),
+    ("sha256:abc123", "is not a full image id (a digest is sha256: followed by 64 lowercase hex "
+                      "digits)"),
+    # a tag must be a real one
+    ("postgres:", "has an empty tag"),
+    ("postgres:LATEST", 'uses the tag "LATEST"'),
+    ("postgres:-16", 'has an invalid tag "-16" (a tag is 1 to 128 letters, digits, "_", "." or '
+                     '"-", not starting with "." or "-")'),
+    ("postgres:16 4", 'has an invalid tag "16 4" (a tag is 1 to 128 letters, digits, "_", "." or '
+                      '"-", not starting with "." or "-")'),
+    ("postgres:v16.4_1-bookworm", None),
 ])
 def test_image_reference_parsing(ref, problem):
     assert R.image_pin_problem(ref) == problem
+
+
+def test_incomplete_digest_on_container_and_remote_image():
+    graph = change(cluster(), "demo-etcd-0",
+                   lambda r: with_props(r, image="quay.io/coreos/etcd@sha256:"))
+    graph = change(graph, "patroni-image", lambda r: with_props(r, name="sha256:abcd"))
+    assert violations(graph) == {"pinned-images": [
+        'RemoteImage "patroni-image": image "sha256:abcd" is not a full image id (a digest is '
+        "sha256: followed by 64 lowercase hex digits); such a reference pins no image (Docker "
+        "refuses it, or resolves a partial id to whatever image matches). Fix: set name to a "
+        "fixed version tag or a full digest (e.g. repo:16.4 or repo@sha256:<64 hex digits>).",
+        'Container "demo-etcd-0": image "quay.io/coreos/etcd@sha256:" has an invalid digest '
+        '"sha256:" (a digest is sha256: followed by 64 lowercase hex digits); such a reference '
+        "pins no image (Docker refuses it, or resolves a partial id to whatever image matches). "
+        "Fix: set image to a fixed version tag or a full digest (e.g. repo:16.4 or "
+        "repo@sha256:<64 hex digits>)."]}
+    pinned = change(cluster(), "demo-etcd-0", lambda r: with_props(
+        r, image="quay.io/coreos/etcd:v3.5.16@sha256:" + "0123456789abcdef" * 4))
+    assert violations(pinned) == {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,7 +560,70 @@ def test_privileged_non_vip_container():
     assert violations(graph) == {"net-capabilities": [
         'Container "demo-etcd-1" (role etcd) is privileged, which grants every capability '
         "including NET_ADMIN and NET_RAW; only vip-manager containers may hold them. Fix: "
-        "remove privileged=True and add the specific capabilities the container needs."]}
+        "remove privileged=True and add the specific capabilities the container needs."],
+        "dangerous-capabilities": [
+        'Container "demo-etcd-1" (role etcd) is privileged, which grants every capability '
+        "(SYS_ADMIN, SYS_MODULE, SYS_PTRACE, ...) and every host device, so a process in it can "
+        "take over the host. Fix: remove privileged=True and add only the capabilities the "
+        "container needs."]}
+
+
+# --------------------------------------------------------------------------------------------
+# dangerous-capabilities
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cap, allows", [
+    ("SYS_ADMIN", "mount, namespace and device administration, the usual way out of a container"),
+    ("SYS_PTRACE", "tracing and injecting code into other processes"),
+    ("SYS_MODULE", "loading modules into the host kernel"),
+    ("DAC_READ_SEARCH", "reading any file and opening host files by handle (open_by_handle_at)"),
+    ("SYS_RAWIO", "raw access to host devices, memory and I/O ports"),
+    ("SYS_BOOT", "rebooting the host and loading a new kernel"),
+    ("SYS_TIME", "setting the host clock, on which etcd leases and Patroni's ttl depend"),
+    ("cap_sys_admin", "mount, namespace and device administration, the usual way out of a "
+                      "container"),
+])
+def test_dangerous_capability_on_a_member(cap, allows):
+    graph = change(cluster(), "demo-g1-a", lambda r: with_props(
+        r, capabilities={"adds": [cap], "drops": ["NET_RAW"]}))
+    name = cap.upper().replace("CAP_", "")
+    assert violations(graph) == {"dangerous-capabilities": [
+        f'Container "demo-g1-a" (role patroni) adds capability {name}, which allows {allows}; no '
+        f"container of the cluster may hold it. Fix: remove {name} from capabilities.adds."]}
+
+
+def test_vip_manager_keeps_net_caps_but_nothing_more():
+    graph = change(cluster(), "demo-g0-a-vip", lambda r: with_props(
+        r, capabilities={"adds": ["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "ALL"]}))
+    graph = change(graph, "demo-g0-b-vip", lambda r: with_props(r, privileged=True))
+    assert violations(graph) == {"dangerous-capabilities": [
+        'Container "demo-g0-a-vip" (role vip-manager) adds capability SYS_ADMIN, which allows '
+        "mount, namespace and device administration, the usual way out of a container; no "
+        "container of the cluster may hold it. Fix: remove SYS_ADMIN from capabilities.adds.",
+        'Container "demo-g0-a-vip" (role vip-manager) adds capability ALL, which allows every '
+        "capability, SYS_ADMIN and SYS_MODULE included; no container of the cluster may hold it. "
+        "Fix: remove ALL from capabilities.adds.",
+        'Container "demo-g0-b-vip" (role vip-manager) is privileged, which grants every '
+        "capability (SYS_ADMIN, SYS_MODULE, SYS_PTRACE, ...) and every host device, so a process "
+        "in it can take over the host. Fix: remove privileged=True and add only the capabilities "
+        "the container needs."]}
+
+
+def test_only_added_capabilities_outside_the_default_set_count():
+    # Docker grants these by default (MKNOD included): adding them back changes nothing
+    assert not R.DOCKER_DEFAULT_CAPABILITIES & set(R.DANGEROUS_CAPABILITIES)
+    graph = change(cluster(), "demo-g1-a", lambda r: with_props(r, capabilities={
+        "drops": ["ALL"], "adds": ["CHOWN", "MKNOD", "SETUID", "SETGID", "NET_BIND_SERVICE",
+                                   "AUDIT_WRITE", "IPC_LOCK"]}))
+    assert violations(graph) == {}
+    # dropping a dangerous capability is fine; an unknown capability list is skipped
+    graph = change(cluster(), "demo-g1-a", lambda r: with_props(r, capabilities={
+        "drops": ["NET_RAW", "SYS_ADMIN"]}))
+    assert violations(graph) == {}
+    graph = change(cluster(), "demo-g1-a", lambda r: with_props(r, capabilities={
+        "adds": UNKNOWN, "drops": ["NET_RAW"]}))
+    assert violations(graph) == {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,6 +740,113 @@ def test_secret_name_pattern_config():
         'Container "demo-etcd-0" sets environment variable MY_PIN']
     with pytest.raises(ValueError, match="not a valid regular expression"):
         violations(graph, {"no-literal-secrets": {"secretNamePattern": "("}})
+
+
+ARG_FIX = ("Fix: deliver the secret in a file instead (Patroni: in /etc/patroni/patroni.yml "
+           "uploaded with `uploads`; PostgreSQL clients: a .pgpass file named by PGPASSFILE; other "
+           "programs: their password-file option), or add the name to "
+           "no-literal-secrets.allowedArgumentNames if it is not a secret.")
+URL_FIX = ("Fix: drop the password from the URL (scheme://user@host/... is fine) and deliver it "
+           "in a file (PostgreSQL clients: a .pgpass file named by PGPASSFILE; Patroni: "
+           "/etc/patroni/patroni.yml uploaded with `uploads`).")
+ARGV_SEEN = ("a command line is readable by anyone who can run docker inspect or ps on the host, "
+             "and is stored in the Pulumi state")
+
+
+@pytest.mark.parametrize("prop, value, shown, where_", [
+    ("command", ["patroni", "--password=hunter2"], "--password", "command"),
+    ("command", ["vip-manager", "--dcs-password", "hunter2"], "--dcs-password", "command"),
+    ("command", ["sh", "-c", "PGPASSWORD=hunter2 psql -h demo-g0-a -c 'select 1'"],
+     "PGPASSWORD", "command"),
+    ("command", ["patroni", "--api-key=hunter2"], "--api-key", "command"),
+    ("entrypoints", ["env", "PGPASSWORD=hunter2"], "PGPASSWORD", "entrypoints"),
+    ("entrypoints", ["/bin/sh", "-c", "exec etcd --client-secret 'hunter2' \"$@\""],
+     "--client-secret", "entrypoints"),
+    ("healthcheck", {"tests": ["CMD", "etcdctl", "--password", "hunter2", "endpoint", "health"]},
+     "--password", "healthcheck.tests"),
+])
+def test_literal_password_in_command_entrypoints_and_healthcheck(prop, value, shown, where_):
+    graph = change(cluster(), "demo-g0-a", lambda r: with_props(r, **{prop: value}))
+    found = violations(graph)
+    assert found == {"no-literal-secrets": [
+        f'Container "demo-g0-a" passes {shown} with a literal value (not shown) in {where_}; '
+        f"{ARGV_SEEN}. {ARG_FIX}"]}
+    assert "hunter2" not in json.dumps(found)
+
+
+def test_argument_forms_that_carry_no_secret():
+    graph = change(cluster(), "demo-g0-a", lambda r: with_props(r, command=[
+        "patroni", "--password-file=/run/secrets/pw", "--password_file", "/run/secrets/pw",
+        "--password=", "PGPASSFILE=/var/lib/postgresql/.pgpass", "--no-password", "db",
+        "-p", "5432", "--password", "--verbose", "sh -c 'unbalanced quote"]))
+    assert violations(graph) == {}
+    # the program's own etcd flag (--initial-cluster-token) is allowed by default ...
+    assert violations(cluster()) == {}
+    # ... and only by the allowedArgumentNames default
+    found = violations(cluster(), {"no-literal-secrets": {"allowedArgumentNames": []}})
+    assert found == {"no-literal-secrets": [
+        f'Container "demo-etcd-{i}" passes --initial-cluster-token with a literal value (not '
+        f"shown) in command; {ARGV_SEEN}. {ARG_FIX}" for i in range(3)]}
+
+
+def test_allowed_argument_names_config():
+    graph = change(cluster(), "demo-g0-a", lambda r: with_props(
+        r, command=["patroni", "--auth-token=abc", "--TOKEN_TTL", "300"]))
+    assert [m.split(" with ")[0] for m in violations(graph)["no-literal-secrets"]] == [
+        'Container "demo-g0-a" passes --auth-token', 'Container "demo-g0-a" passes --TOKEN_TTL']
+    # the list replaces the default, so it keeps etcd's initial-cluster-token
+    cfg = {"no-literal-secrets": {"allowedArgumentNames": [
+        "initial-cluster-token", "auth-token", "token-ttl"]}}
+    assert violations(graph, cfg) == {}
+
+
+@pytest.mark.parametrize("props, where_, seen", [
+    ({"envs": ["DATABASE_URL=postgres://app:hunter2@demo-g0-a:5432/demo"]},
+     "sets environment variable DATABASE_URL to a postgres:// URL",
+     "the environment is readable by anyone who can run docker inspect and is stored in the "
+     "Pulumi state"),
+    ({"envs": ["PATRONI_DSN=postgresql://postgres:hunter2@127.0.0.1/postgres?sslmode=disable"]},
+     "sets environment variable PATRONI_DSN to a postgresql:// URL",
+     "the environment is readable by anyone who can run docker inspect and is stored in the "
+     "Pulumi state"),
+    ({"command": ["patroni", "--dcs-url=http://root:hunter2@172.30.0.17:2379"]},
+     "has a http:// URL with a password in it (not shown) in command", ARGV_SEEN),
+    ({"command": ["sh", "-c", "psql postgres://app:hunter2@demo-g0-a/demo -c 'select 1'"]},
+     "has a postgres:// URL with a password in it (not shown) in command", ARGV_SEEN),
+    ({"entrypoints": ["/x", "redis://:hunter2@cache:6379/0"]},
+     "has a redis:// URL with a password in it (not shown) in entrypoints", ARGV_SEEN),
+    ({"healthcheck": {"tests": ["CMD", "curl", "-f", "https://u:hunter2@demo-g0-a:8008/health"]}},
+     "has a https:// URL with a password in it (not shown) in healthcheck.tests", ARGV_SEEN),
+])
+def test_connection_url_with_credentials(props, where_, seen):
+    graph = change(cluster(), "demo-g0-a", lambda r: with_props(r, **props))
+    found = violations(graph)
+    shown = "" if where_.startswith("has ") else " with a password in it (not shown)"
+    assert found == {"no-literal-secrets": [
+        f'Container "demo-g0-a" {where_}{shown}; {seen}. {URL_FIX}']}
+    assert "hunter2" not in json.dumps(found)
+
+
+def test_connection_url_in_a_label_and_urls_without_password():
+    graph = change(cluster(), "net", lambda r: with_label(
+        r, "acme.backup-target", "s3://AKIA:hunter2@bucket/x"))
+    assert violations(graph) == {"no-literal-secrets": [
+        'Network "net" sets label "acme.backup-target" to a s3:// URL with a password in it (not '
+        "shown); labels are readable by anyone who can run docker inspect and are stored in the "
+        f"Pulumi state. {URL_FIX}"]}
+    fine = change(cluster(), "demo-g0-a", lambda r: with_props(
+        r, envs=["DATABASE_URL=postgres://app@demo-g0-a:5432/demo", "EMPTY=postgres://app:@h/db",
+                 "PEERS=http://172.30.0.17:2380,http://172.30.0.18:2380"],
+        command=["patroni", "--url=http://demo-g0-a:8008/a@b", "user:pw@host"]))
+    assert violations(fine) == {}
+    # a password-like name with a URL value is reported once, by its name
+    both = change(cluster(), "demo-g0-a", lambda r: with_props(
+        r, envs=["DB_PASSWORD=postgres://app:hunter2@h/db"],
+        command=["patroni", "--password=postgres://app:hunter2@h/db"]))
+    assert [m.split(" (not shown)")[0] for m in violations(both)["no-literal-secrets"]] == [
+        'Container "demo-g0-a" sets environment variable DB_PASSWORD to a literal value',
+        'Container "demo-g0-a" passes --password with a literal value']
+    assert R.credential_url_scheme("x=postgresql+psycopg://u:p@h/db") == "postgresql+psycopg"
 
 
 # --------------------------------------------------------------------------------------------
@@ -633,6 +971,30 @@ def test_publish_all_ports_and_allowed_host_ips_config():
     assert violations(graph, cfg) == {}
 
 
+HOST_NET = (' uses networkMode "host", so it shares the host\'s network stack: every port it '
+            "listens on is open on every host interface whatever its ports say, and it reaches "
+            "services bound to the host's loopback. Fix: attach it to the cluster's bridge "
+            'network (networksAdvanced) and publish only the ports it needs with ip="127.0.0.1" '
+            '(a sidecar may join a member\'s namespace with networkMode="container:<member>").')
+
+
+@pytest.mark.parametrize("name", ["demo-etcd-0", "demo-g1-a", "demo-g0-a-vip"])
+def test_host_network_mode_is_rejected(name):
+    graph = change(cluster(), name, lambda r: with_props(r, networkMode="host",
+                                                        networksAdvanced=None))
+    assert violations(graph) == {"published-ports": [f'Container "{name}"{HOST_NET}']}
+    # allowing every address for published ports does not allow host networking
+    cfg = {"published-ports": {"allowedHostIps": ["127.0.0.1", "0.0.0.0"]}}
+    assert violations(graph, cfg) == {"published-ports": [f'Container "{name}"{HOST_NET}']}
+
+
+@pytest.mark.parametrize("mode", ["container:demo-g0-a", "bridge", "none", "demo-net", UNKNOWN])
+def test_other_network_modes_stay_allowed(mode):
+    # vip-manager sidecars join their member's namespace (container:<member>), as in cluster()
+    graph = change(cluster(), "demo-g1-a", lambda r: with_props(r, networkMode=mode))
+    assert violations(graph) == {}
+
+
 # --------------------------------------------------------------------------------------------
 # fluentd-async
 # --------------------------------------------------------------------------------------------
@@ -707,6 +1069,7 @@ def test_pack_metadata(pack_server):
     assert levels == {
         "etcd-odd-quorum": "mandatory", "patroni-group-size": "mandatory",
         "pinned-images": "mandatory", "net-capabilities": "mandatory",
+        "dangerous-capabilities": "mandatory",
         "data-volumes": "mandatory", "no-literal-secrets": "mandatory",
         "restart-and-healthcheck": "mandatory", "vip-placement": "mandatory",
         "published-ports": "mandatory", "fluentd-async": "advisory"}
@@ -714,7 +1077,8 @@ def test_pack_metadata(pack_server):
     assert defaults == {
         "patroni-group-size": {"minMembers": 2},
         "net-capabilities": {"requireNetRawDrop": True},
-        "no-literal-secrets": {"secretNamePattern": R.DEFAULT_SECRET_NAME_PATTERN},
+        "no-literal-secrets": {"secretNamePattern": R.DEFAULT_SECRET_NAME_PATTERN,
+                               "allowedArgumentNames": ["initial-cluster-token"]},
         "published-ports": {"allowedHostIps": ["127.0.0.1"]}}
 
 
@@ -744,6 +1108,25 @@ def test_pack_reports_with_default_levels(pack_server):
         "etcd-odd-quorum": "",
         "fluentd-async": urn(R.CONTAINER, "demo-g1-a"),
         "net-capabilities": urn(R.CONTAINER, "demo-g0-a")}
+
+
+def test_pack_reports_new_checks_as_mandatory(pack_server):
+    graph = change(cluster(), "demo-g0-a", lambda r: with_props(
+        r, networkMode="host", command=["patroni", "--password=hunter2"]))
+    graph = change(graph, "demo-g0-a-vip", lambda r: with_props(
+        r, capabilities={"adds": ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]}))
+    graph = change(graph, "demo-etcd-0", lambda r: with_props(r, image="etcd@sha256:"))
+    graph = change(graph, "demo-etcd-2",
+                   lambda r: with_command(r, "--initial-cluster=", initial_cluster(5)))
+    found = sorted((d.policy, d.level, d.urn) for d in pack_server.analyze(graph))
+    assert found == [
+        ("dangerous-capabilities", "mandatory", urn(R.CONTAINER, "demo-g0-a-vip")),
+        ("etcd-odd-quorum", "mandatory", ""),
+        ("etcd-odd-quorum", "mandatory", ""),
+        ("no-literal-secrets", "mandatory", urn(R.CONTAINER, "demo-g0-a")),
+        ("pinned-images", "mandatory", urn(R.CONTAINER, "demo-etcd-0")),
+        ("published-ports", "mandatory", urn(R.CONTAINER, "demo-g0-a")),
+    ]
 
 
 def test_pack_config_changes_enforcement(pack_server):

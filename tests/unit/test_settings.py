@@ -27,9 +27,9 @@ def plain(**sections):
     return config
 
 
-def problems(config, secrets=None, plaintext=frozenset()):
+def problems(config, secrets=None, plaintext=frozenset(), secret_sections=frozenset()):
     with pytest.raises(SettingsError) as info:
-        load_settings(config, secrets or {}, plaintext)
+        load_settings(config, secrets or {}, plaintext, secret_sections)
     return info.value.problems
 
 

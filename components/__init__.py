@@ -3,9 +3,9 @@
 from .cluster import PatroniCitusCluster
 from .container_options import ContainerOptions
 from .etcd_cluster import EtcdCluster
-from .patroni_citus_group import PatroniCitusGroup
 from .observability import Observability
+from .patroni_citus_group import DeployedMember, PatroniCitusGroup
 from .vip_manager import VipManager
 
-__all__ = ["PatroniCitusCluster", "ContainerOptions", "EtcdCluster", "Observability",
-           "PatroniCitusGroup", "VipManager"]
+__all__ = ["PatroniCitusCluster", "ContainerOptions", "DeployedMember", "EtcdCluster",
+           "Observability", "PatroniCitusGroup", "VipManager"]

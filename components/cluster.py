@@ -10,6 +10,8 @@ import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_random as random
 
+from policies import conventions
+
 from . import render
 from .etcd_cluster import EtcdCluster
 from .labels import docker_labels
@@ -88,17 +90,16 @@ class PatroniCitusCluster(pulumi.ComponentResource):
 
         sidecars: list[docker.Container] = []
         if settings.vip.enabled:
-            vip_group = groups[settings.vip.group]
-            vip = VipManager(f"{name}-vip", settings, vip_group, image_ref,
-                             container_options=container_options,
+            vip = VipManager(f"{name}-vip", settings, groups[settings.vip.group].deployed_members,
+                             image_ref, container_options=container_options,
                              depends_on=etcd.containers, opts=child)
             sidecars = vip.containers
 
-        patroni_containers = [c for g in groups for c in g.containers]
+        patroni_containers = [m.container for g in groups for m in g.deployed_members]
         probe = command.local.Command(
             f"{name}-group-leaders",
             create=render.group_leaders_command(
-                settings, [m.name for m in settings.groups[0].members], LEADERS_TIMEOUT_S),
+                settings, [m.name for m in groups[0].deployed_members], LEADERS_TIMEOUT_S),
             # Asked again whenever a member is replaced.
             triggers=[c.id for c in patroni_containers],
             opts=pulumi.ResourceOptions(parent=self,
@@ -143,7 +144,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         database = settings.citus.database if settings.citus.enabled else "postgres"
         return pulumi.Output.from_input({
             "host": ",".join(settings.coordinator_hosts),
-            "port": render.POSTGRES_PORT,
+            "port": conventions.POSTGRES_PORT,
             "database": database,
             "user": settings.patroni.superuser,
             "targetSessionAttrs": "read-write",

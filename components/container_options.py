@@ -1,13 +1,18 @@
-"""What every long-running container of the cluster shares: healthcheck timing and, when
-observability is on, the logging driver."""
+"""What every long-running container of the deployment shares, written once: restart policy,
+healthcheck timing, labels, the NET_RAW drop, delete-before-replace and, when observability is
+on, the logging driver and the wait for fluentd."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_docker as docker
+
+from policies import conventions
+
+from .labels import docker_labels
 
 
 @dataclass(frozen=True)
@@ -21,17 +26,36 @@ class ContainerOptions:
     # Resources every cluster container waits for (fluentd, when logs go there).
     depends_on: tuple[pulumi.Resource, ...] = ()
 
-    def healthcheck(self, test: list[str]) -> docker.ContainerHealthcheckArgs:
-        return docker.ContainerHealthcheckArgs(
-            tests=test, interval=self.health_interval, timeout=self.health_timeout,
-            retries=self.health_retries, start_period=self.health_start_period)
+    def container(self, resource_name: str, *, parent: pulumi.Resource, scope: str,
+                  role: conventions.Role, name: str, image: pulumi.Input[str],
+                  healthcheck: Sequence[str],
+                  labels: Optional[Mapping[str, object]] = None,
+                  capabilities: Optional[docker.ContainerCapabilitiesArgs] = None,
+                  depends_on: Sequence[pulumi.Resource] = (), **args: Any) -> docker.Container:
+        """A docker.Container named `name` with the shared arguments; `labels` takes
+        docker_labels' short names (member=, group=, ...), `args` the container's own
+        (command, volumes, networks, ...)."""
+        return docker.Container(
+            resource_name,
+            name=name,
+            image=image,
+            labels=docker_labels(scope, role, **(labels or {})),
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=list(healthcheck), interval=self.health_interval,
+                timeout=self.health_timeout, retries=self.health_retries,
+                start_period=self.health_start_period),
+            restart="unless-stopped",
+            # Docker grants NET_RAW by default; only vip-manager sidecars need it (they pass
+            # their own capabilities).
+            capabilities=capabilities or docker.ContainerCapabilitiesArgs(drops=["NET_RAW"]),
+            **self._logging(name),
+            **args,
+            # Fixed container names: the old container must go before its replacement starts.
+            opts=pulumi.ResourceOptions(parent=parent,
+                                        depends_on=[*depends_on, *self.depends_on],
+                                        delete_before_replace=True))
 
-    @staticmethod
-    def no_raw_sockets() -> docker.ContainerCapabilitiesArgs:
-        """Docker grants NET_RAW by default; only vip-manager sidecars need it."""
-        return docker.ContainerCapabilitiesArgs(drops=["NET_RAW"])
-
-    def logging(self, container_name: str) -> dict:
+    def _logging(self, container_name: str) -> dict[str, Any]:
         """Keyword arguments for docker.Container: empty when logs stay with Docker's default."""
         if self.log_driver is None:
             return {}

@@ -7,11 +7,13 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
+from policies import conventions
+
 from .labels import docker_labels
 from .settings import Settings
 
 
-def data_volume(resource_name: str, docker_name: str, settings: Settings, role: str,
+def data_volume(resource_name: str, docker_name: str, settings: Settings, role: conventions.Role,
                 parent: pulumi.Resource, member: Optional[str] = None) -> docker.Volume:
     """A volume kept in Docker when the stack is destroyed unless volumes.retainOnDelete is
     false. Its `retain` label mirrors that option, which policy packs cannot see."""

@@ -7,10 +7,11 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
+from policies import conventions
+
 from . import render
 from .container_options import ContainerOptions
 from .data_volume import data_volume
-from .labels import docker_labels
 from .settings import Settings
 
 
@@ -27,27 +28,23 @@ class EtcdCluster(pulumi.ComponentResource):
         self.containers: list[docker.Container] = []
         for member in settings.etcd_members:
             child = f"{name}-{member.index + 1}"
-            volume = data_volume(f"{child}-data", f"{member.name}-data", settings, "etcd",
-                                 parent=self, member=member.name)
-            container = docker.Container(
+            volume = data_volume(f"{child}-data", f"{member.name}-data", settings,
+                                 conventions.ROLE_ETCD, parent=self, member=member.name)
+            container = container_options.container(
                 child,
+                parent=self,
+                scope=scope,
+                role=conventions.ROLE_ETCD,
                 name=member.name,
-                hostname=member.name,
                 image=image,
+                healthcheck=conventions.ETCD_HEALTHCHECK,
+                labels={"member": member.name, "data_path": conventions.ETCD_DATA_MOUNT},
+                hostname=member.name,
                 command=render.etcd_command(settings, member),
                 networks_advanced=[docker.ContainerNetworksAdvancedArgs(
                     name=network.name, ipv4_address=str(member.address))],
                 volumes=[docker.ContainerVolumeArgs(
-                    volume_name=volume.name, container_path=render.ETCD_DATA_MOUNT)],
-                labels=docker_labels(scope, "etcd", member=member.name,
-                                     data_path=render.ETCD_DATA_MOUNT),
-                healthcheck=container_options.healthcheck(render.etcd_healthcheck()),
-                restart="unless-stopped",
-                capabilities=ContainerOptions.no_raw_sockets(),
-                **container_options.logging(member.name),
-                opts=pulumi.ResourceOptions(parent=self,
-                                            depends_on=list(container_options.depends_on),
-                                            delete_before_replace=True))
+                    volume_name=volume.name, container_path=conventions.ETCD_DATA_MOUNT)])
             self.containers.append(container)
         self.client_endpoints = pulumi.Output.from_input(render.etcd_client_urls(settings))
         self.register_outputs({"client_endpoints": self.client_endpoints})

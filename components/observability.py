@@ -4,23 +4,24 @@ the optional adminer SQL console."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_docker as docker
 
-from . import render
+from policies import conventions
+
 from .container_options import ContainerOptions
 from .data_volume import data_volume
-from .labels import docker_labels
 from .settings import Settings
 
 FLUENTD_CONF = Path(__file__).resolve().parent.parent / "images" / "fluentd" / "fluent.conf"
 CADVISOR_PORT = 8080
 FLUENTD_PORT = 24224
+FLUENTD_LOG_DIR = "/fluentd/log"  # on the fluentd volume
 ADMINER_PORT = 8080
-# The services' own healthcheck timing: the defaults, never fluentd logging.
-SERVICE_HEALTH = ContainerOptions()
+# The services' own options: the default healthcheck timing, never fluentd logging.
+SERVICE_OPTIONS = ContainerOptions()
 
 
 class Observability(pulumi.ComponentResource):
@@ -67,11 +68,8 @@ class Observability(pulumi.ComponentResource):
         return docker.RemoteImage(f"{name}-image", name=reference, keep_locally=True,
                                   opts=pulumi.ResourceOptions(parent=self)).image_id
 
-    def _container(self, resource_name: str, **args) -> docker.Container:
-        container = docker.Container(
-            resource_name, restart="unless-stopped",
-            capabilities=ContainerOptions.no_raw_sockets(),
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True), **args)
+    def _container(self, resource_name: str, **args: Any) -> docker.Container:
+        container = SERVICE_OPTIONS.container(resource_name, parent=self, **args)
         self.containers.append(container)
         return container
 
@@ -79,23 +77,25 @@ class Observability(pulumi.ComponentResource):
         service = settings.observability.fluentd
         scope = settings.cluster.scope
         child = f"{name}-fluentd"
-        volume = data_volume(f"{child}-data", f"{scope}-fluentd-data", settings, "fluentd",
-                             parent=self)
+        volume = data_volume(f"{child}-data", f"{scope}-fluentd-data", settings,
+                             conventions.ROLE_FLUENTD, parent=self)
         return self._container(
             child,
+            scope=scope,
+            role=conventions.ROLE_FLUENTD,
             name=f"{scope}-fluentd",
             image=self._image(child, service.image),
+            healthcheck=[
+                "CMD", "ruby", "-rnet/http", "-e",
+                "exit Net::HTTP.get_response(URI('http://127.0.0.1:24220/api/plugins.json'))"
+                ".is_a?(Net::HTTPSuccess)"],
+            labels={"data_path": FLUENTD_LOG_DIR},
             uploads=[docker.ContainerUploadArgs(file="/fluentd/etc/fluent.conf",
                                                 content=FLUENTD_CONF.read_text())],
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name,
-                                                container_path="/fluentd/log")],
+                                                container_path=FLUENTD_LOG_DIR)],
             ports=[docker.ContainerPortArgs(internal=FLUENTD_PORT, external=service.host_port,
-                                            ip=service.host_ip, protocol="tcp")],
-            labels=docker_labels(scope, "fluentd", data_path="/fluentd/log"),
-            healthcheck=SERVICE_HEALTH.healthcheck([
-                "CMD", "ruby", "-rnet/http", "-e",
-                "exit Net::HTTP.get_response(URI('http://127.0.0.1:24220/api/plugins.json'))"
-                ".is_a?(Net::HTTPSuccess)"]))
+                                            ip=service.host_ip, protocol="tcp")])
 
     def _cadvisor(self, name: str, settings: Settings) -> docker.Container:
         service = settings.observability.cadvisor
@@ -105,17 +105,17 @@ class Observability(pulumi.ComponentResource):
                      ("/var/lib/docker", "/var/lib/docker")]
         return self._container(
             child,
+            scope=scope,
+            role=conventions.ROLE_CADVISOR,
             name=f"{scope}-cadvisor",
             image=self._image(child, service.image),
+            healthcheck=["CMD", "wget", "--quiet", "--tries=1", "--spider",
+                         f"http://127.0.0.1:{CADVISOR_PORT}/healthz"],
             command=["--docker_only=true", "--housekeeping_interval=10s"],
             mounts=[docker.ContainerMountArgs(type="bind", source=source, target=target,
                                               read_only=True) for source, target in read_only],
             ports=[docker.ContainerPortArgs(internal=CADVISOR_PORT, external=service.host_port,
-                                            ip=service.host_ip, protocol="tcp")],
-            labels=docker_labels(scope, "cadvisor"),
-            healthcheck=SERVICE_HEALTH.healthcheck([
-                "CMD", "wget", "--quiet", "--tries=1", "--spider",
-                f"http://127.0.0.1:{CADVISOR_PORT}/healthz"]))
+                                            ip=service.host_ip, protocol="tcp")])
 
     def _adminer(self, name: str, settings: Settings,
                  network: docker.Network) -> docker.Container:
@@ -124,25 +124,27 @@ class Observability(pulumi.ComponentResource):
         child = f"{name}-adminer"
         return self._container(
             child,
+            scope=scope,
+            role=conventions.ROLE_ADMINER,
             name=f"{scope}-adminer",
             image=self._image(child, service.image),
+            healthcheck=[
+                "CMD", "php", "-r",
+                f"exit(@file_get_contents('http://127.0.0.1:{ADMINER_PORT}') === false ? 1 : 0);"],
             # Adminer takes one server: the VIP, or else the first coordinator member.
             envs=[f"ADMINER_DEFAULT_SERVER={settings.coordinator_hosts[0]}"],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(
                 name=network.name, ipv4_address=str(settings.adminer_address))],
             ports=[docker.ContainerPortArgs(internal=ADMINER_PORT, external=service.host_port,
-                                            ip=service.host_ip, protocol="tcp")],
-            labels=docker_labels(scope, "adminer"),
-            healthcheck=SERVICE_HEALTH.healthcheck([
-                "CMD", "php", "-r",
-                f"exit(@file_get_contents('http://127.0.0.1:{ADMINER_PORT}') === false ? 1 : 0);"]))
+                                            ip=service.host_ip, protocol="tcp")])
 
 
 def prometheus_targets(settings: Settings) -> list[dict]:
     """Scrape targets in Prometheus' file_sd format: Patroni serves /metrics on its REST port,
     etcd on its client port."""
     scope = settings.cluster.scope
-    patroni = [f"{m.address}:{render.REST_API_PORT}" for g in settings.groups for m in g.members]
-    etcd = [f"{m.address}:{render.ETCD_CLIENT_PORT}" for m in settings.etcd_members]
+    patroni = [f"{m.address}:{conventions.REST_API_PORT}"
+               for g in settings.groups for m in g.members]
+    etcd = [f"{m.address}:{conventions.ETCD_CLIENT_PORT}" for m in settings.etcd_members]
     return [{"targets": patroni, "labels": {"job": "patroni", "cluster": scope}},
             {"targets": etcd, "labels": {"job": "etcd", "cluster": scope}}]

@@ -1,5 +1,6 @@
 """Pure rendering of what runs inside the containers: Patroni YAML, etcd flags, vip-manager
-flags, healthchecks. No Pulumi here: every function maps settings to plain data."""
+flags. No Pulumi here: every function maps settings to plain data. Ports and paths come from
+the shared conventions (policies/conventions.py)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,10 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from policies import conventions
+
 from . import versions
 from .settings import Group, Member, Settings
-
-POSTGRES_PORT = 5432
-REST_API_PORT = 8008
-ETCD_CLIENT_PORT = 2379
-ETCD_PEER_PORT = 2380
-
-# Paths inside the image (see docs/conventions.md).
-ETCD_DATA_MOUNT = "/var/lib/etcd"
-ETCD_DATA_DIR = f"{ETCD_DATA_MOUNT}/data"
-PATRONI_DATA_MOUNT = "/var/lib/postgresql/data"  # a parent of PGDATA, never PGDATA itself
-PGDATA = f"{PATRONI_DATA_MOUNT}/pgdata"
-PATRONI_CONFIG_PATH = "/etc/patroni/patroni.yml"
-PGPASS_PATH = "/var/lib/postgresql/.pgpass"  # libpq's default for the postgres user
-POSTGRES_UID = "999"  # fixed in the image so uploads can be owned by postgres
 
 
 @dataclass(frozen=True)
@@ -60,22 +49,22 @@ def image_build_args(settings: Settings) -> dict[str, str]:
 
 
 def etcd_client_urls(settings: Settings) -> list[str]:
-    return [f"http://{m.address}:{ETCD_CLIENT_PORT}" for m in settings.etcd_members]
+    return [f"http://{m.address}:{conventions.ETCD_CLIENT_PORT}" for m in settings.etcd_members]
 
 
 def etcd_command(settings: Settings, member: Member) -> list[str]:
     """etcd's flags for one member. Flags only: etcd refuses a setting given both as an
     ETCD_* variable and as a flag, so the environment stays clean."""
     initial_cluster = ",".join(
-        f"{m.name}=http://{m.address}:{ETCD_PEER_PORT}" for m in settings.etcd_members)
+        f"{m.name}=http://{m.address}:{conventions.ETCD_PEER_PORT}" for m in settings.etcd_members)
     command = [
         "etcd",
         f"--name={member.name}",
-        f"--data-dir={ETCD_DATA_DIR}",
-        f"--listen-peer-urls=http://0.0.0.0:{ETCD_PEER_PORT}",
-        f"--listen-client-urls=http://0.0.0.0:{ETCD_CLIENT_PORT}",
-        f"--initial-advertise-peer-urls=http://{member.address}:{ETCD_PEER_PORT}",
-        f"--advertise-client-urls=http://{member.address}:{ETCD_CLIENT_PORT}",
+        f"--data-dir={conventions.ETCD_DATA_DIR}",
+        f"--listen-peer-urls=http://0.0.0.0:{conventions.ETCD_PEER_PORT}",
+        f"--listen-client-urls=http://0.0.0.0:{conventions.ETCD_CLIENT_PORT}",
+        f"--initial-advertise-peer-urls=http://{member.address}:{conventions.ETCD_PEER_PORT}",
+        f"--advertise-client-urls=http://{member.address}:{conventions.ETCD_CLIENT_PORT}",
         f"--initial-cluster={initial_cluster}",
         "--initial-cluster-state=new",
         f"--initial-cluster-token={settings.etcd.cluster_token}",
@@ -86,17 +75,6 @@ def etcd_command(settings: Settings, member: Member) -> list[str]:
         # vip-manager 1.x and Patroni's `etcd:` client use the v2 API, off by default in etcd 3.4+.
         command.append("--enable-v2=true")
     return command
-
-
-def etcd_healthcheck() -> list[str]:
-    return ["CMD", "etcdctl", f"--endpoints=http://127.0.0.1:{ETCD_CLIENT_PORT}",
-            "endpoint", "health"]
-
-
-def patroni_healthcheck() -> list[str]:
-    # /liveness answers 200 while the Patroni loop runs, even on a replica or while PostgreSQL
-    # restarts; /health would mark a member unhealthy during a normal rewind or restart.
-    return ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{REST_API_PORT}/liveness"]
 
 
 def pg_hba(settings: Settings) -> list[str]:
@@ -116,15 +94,15 @@ def patroni_config(settings: Settings, group: Group, member: Member,
                    credentials: Credentials) -> dict:
     """Patroni's configuration for one member, as a dict ready for YAML."""
     p = settings.patroni
-    dcs_hosts = [f"{m.address}:{ETCD_CLIENT_PORT}" for m in settings.etcd_members]
+    dcs_hosts = [f"{m.address}:{conventions.ETCD_CLIENT_PORT}" for m in settings.etcd_members]
     dcs_section = "etcd3" if settings.etcd.api == "v3" else "etcd"
     config: dict = {
         "scope": settings.cluster.scope,
         "namespace": settings.cluster.namespace,
         "name": member.name,
         "restapi": {
-            "listen": f"0.0.0.0:{REST_API_PORT}",
-            "connect_address": f"{member.address}:{REST_API_PORT}",
+            "listen": f"0.0.0.0:{conventions.REST_API_PORT}",
+            "connect_address": f"{member.address}:{conventions.REST_API_PORT}",
             "authentication": {"username": p.rest_api_user, "password": credentials.rest_api},
         },
         dcs_section: {"hosts": dcs_hosts},
@@ -152,10 +130,10 @@ def patroni_config(settings: Settings, group: Group, member: Member,
         "initdb": [{"encoding": "UTF8"}, "data-checksums"],
     }
     config["postgresql"] = {
-        "listen": f"0.0.0.0:{POSTGRES_PORT}",
-        "connect_address": f"{member.address}:{POSTGRES_PORT}",
-        "data_dir": PGDATA,
-        "bin_dir": f"/usr/lib/postgresql/{settings.image.postgres_major}/bin",
+        "listen": f"0.0.0.0:{conventions.POSTGRES_PORT}",
+        "connect_address": f"{member.address}:{conventions.POSTGRES_PORT}",
+        "data_dir": conventions.PGDATA,
+        "bin_dir": conventions.postgres_bin_dir(settings.image.postgres_major),
         "pgpass": "/tmp/pgpass",
         "authentication": {
             "superuser": {"username": p.superuser, "password": credentials.superuser},
@@ -165,7 +143,7 @@ def patroni_config(settings: Settings, group: Group, member: Member,
         # Without a fast checkpoint a new replica waits for the next scheduled one (minutes).
         "basebackup": [{"checkpoint": "fast"}],
         "create_replica_methods": ["basebackup"],
-        "parameters": {"unix_socket_directories": "/var/run/postgresql"},
+        "parameters": {"unix_socket_directories": conventions.PG_SOCKET_DIR},
     }
     config["tags"] = {"nofailover": False, "noloadbalance": False,
                       "clonefrom": False, "nosync": False}
@@ -180,7 +158,7 @@ def pgpass(settings: Settings, credentials: Credentials) -> str:
     """The postgres user's ~/.pgpass: Citus connects between nodes as the superuser with
     libpq, which finds the password here."""
     password = credentials.superuser.replace("\\", "\\\\").replace(":", "\\:")
-    return f"*:{POSTGRES_PORT}:*:{settings.patroni.superuser}:{password}\n"
+    return f"*:{conventions.POSTGRES_PORT}:*:{settings.patroni.superuser}:{password}\n"
 
 
 def vip_manager_command(settings: Settings, member: Member) -> list[str]:
@@ -202,11 +180,6 @@ def vip_manager_command(settings: Settings, member: Member) -> list[str]:
     ]
 
 
-def vip_manager_healthcheck(settings: Settings) -> list[str]:
-    # The sidecar is healthy while it still shares a live namespace with its member.
-    return ["CMD", "test", "-e", f"/sys/class/net/{settings.vip.interface}"]
-
-
 def group_leaders_command(settings: Settings, containers: list[str], timeout_s: int) -> str:
     """The shell command behind the `groupLeaders` output: it prints {"<group>": "<leader>"}
     once every group has a running leader, asking Patroni through `docker exec`, which works
@@ -214,4 +187,5 @@ def group_leaders_command(settings: Settings, containers: list[str], timeout_s: 
     from the machine running Pulumi."""
     groups = ",".join(str(g.number) for g in settings.groups)
     return shlex.join(["python3", "scripts/group_leaders.py", "--groups", groups,
-                       "--timeout", str(timeout_s), "--config", PATRONI_CONFIG_PATH, *containers])
+                       "--timeout", str(timeout_s), "--config", conventions.PATRONI_CONFIG_PATH,
+                       *containers])

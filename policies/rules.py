@@ -28,10 +28,16 @@ resource both as resource-policy inputs and as stack-policy outputs):
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple
+
+try:  # imported as the package ``policies`` (tests, the program)
+    from . import conventions
+except ImportError:  # run by Pulumi: runpy puts policies/ itself on sys.path
+    import conventions  # type: ignore[no-redef,import-not-found]
 
 # --------------------------------------------------------------------------------------------
 # Plain data
@@ -82,32 +88,13 @@ class Violation:
 
 
 # --------------------------------------------------------------------------------------------
-# Conventions
+# Resource types and pack defaults (labels, roles, ports and paths: conventions.py)
 # --------------------------------------------------------------------------------------------
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
 NETWORK = "docker:index/network:Network"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
-
-L_CLUSTER = "patroni-citus.cluster"
-L_ROLE = "patroni-citus.role"
-L_GROUP = "patroni-citus.group"
-L_MEMBER = "patroni-citus.member"
-L_DATA_PATH = "patroni-citus.data-path"
-L_MEMBER_RANGE = "patroni-citus.member-range"
-L_VIP = "patroni-citus.vip"
-# retainOnDelete never reaches a policy (pulumi-policy 1.21 / the analyzer protocol only
-# carry protect, ignoreChanges, deleteBeforeReplace, aliases, customTimeouts,
-# additionalSecretOutputs and parent), so the component mirrors it in this volume label.
-L_RETAIN = "patroni-citus.retain"
-
-ROLE_ETCD = "etcd"
-ROLE_PATRONI = "patroni"
-ROLE_VIP_MANAGER = "vip-manager"
-DATA_ROLES = (ROLE_ETCD, ROLE_PATRONI)
-
-DEFAULT_DATA_PATHS = {ROLE_ETCD: "/var/lib/etcd", ROLE_PATRONI: "/var/lib/postgresql/data"}
 
 DEFAULT_SECRET_NAME_PATTERN = (
     r"(?i)(passw(or)?d|passphrase|pwd|secret|token|api[_-]?key|private[_-]?key|credential)"
@@ -271,27 +258,29 @@ def check_etcd_quorum(resources: Sequence[Resource], config: Mapping[str, Any]) 
     undecided_clusters: set = set()
     undecided_all = False
 
+    member_roles = (conventions.ROLE_ETCD, conventions.ROLE_PATRONI)
     for c in containers(resources):
-        role, cluster = label(c, L_ROLE), label(c, L_CLUSTER)
-        if is_unknown(role) or (role in (ROLE_ETCD, ROLE_PATRONI) and is_unknown(cluster)):
+        role, cluster = label(c, conventions.LABEL_ROLE), label(c, conventions.LABEL_CLUSTER)
+        if is_unknown(role) or (role in member_roles and is_unknown(cluster)):
             # cannot tell (yet) whether / where this container counts
             if is_unknown(cluster):
                 undecided_all = True
             else:
                 undecided_clusters.add(cluster)
             continue
-        if role not in (ROLE_ETCD, ROLE_PATRONI):
+        if role not in member_roles:
             continue
         if not cluster:
-            if role == ROLE_ETCD:
+            if role == conventions.ROLE_ETCD:
                 out.append(Violation(
-                    f"{where(c)} has {L_ROLE}=etcd but no {L_CLUSTER} label, so it counts towards "
-                    f"no cluster's etcd quorum. Fix: label it {L_CLUSTER}=<cluster name> like the "
+                    f"{where(c)} has {conventions.LABEL_ROLE}={conventions.ROLE_ETCD} but no "
+                    f"{conventions.LABEL_CLUSTER} label, so it counts towards no cluster's etcd "
+                    f"quorum. Fix: label it {conventions.LABEL_CLUSTER}=<cluster name> like the "
                     f"other members of its cluster.", c.urn))
             continue
         if cluster not in clusters:
             clusters.append(cluster)
-        if role == ROLE_ETCD:
+        if role == conventions.ROLE_ETCD:
             members.setdefault(cluster, []).append(c)
 
     if undecided_all:
@@ -307,7 +296,8 @@ def check_etcd_quorum(resources: Sequence[Resource], config: Mapping[str, Any]) 
             out.append(Violation(
                 f'cluster "{cluster}" has {_plural(n, "etcd member")} ({_names(ms)}); etcd needs '
                 f"an odd count of at least 3: {why}. Fix: {fix} in cluster \"{cluster}\" "
-                f"(containers labelled {L_ROLE}=etcd, {L_CLUSTER}={cluster})."))
+                f"(containers labelled {conventions.LABEL_ROLE}={conventions.ROLE_ETCD}, "
+                f"{conventions.LABEL_CLUSTER}={cluster})."))
         out.extend(_check_initial_cluster(cluster, ms))
     return out
 
@@ -324,7 +314,10 @@ def _quorum_problem(n: int) -> Optional[Tuple[str, str]]:
             f"run {n - 1} or {n + 1} etcd members")
 
 
-def etcd_initial_cluster(c: Resource) -> Tuple[str, Optional[str]]:
+InitialClusterSource = Literal["flag", "env", "other", "unknown", "none"]
+
+
+def etcd_initial_cluster(c: Resource) -> Tuple[InitialClusterSource, Optional[str]]:
     """Where an etcd member's initial cluster comes from, and its value.
 
     ('flag', v): ``--initial-cluster`` in entrypoints + command (what components/render.py
@@ -373,7 +366,8 @@ def initial_cluster_names(value: str) -> List[str]:
 def _check_initial_cluster(cluster: str, ms: Sequence[Resource]) -> List[Violation]:
     """Cross-check the labelled etcd members of a cluster with their ``--initial-cluster``."""
     out: List[Violation] = []
-    where_labelled = f"{L_ROLE}=etcd, {L_CLUSTER}={cluster}"
+    where_labelled = (f"{conventions.LABEL_ROLE}={conventions.ROLE_ETCD}, "
+                      f"{conventions.LABEL_CLUSTER}={cluster}")
     # canonical value -> (value as written by the first member, its names, members declaring it)
     variants: Dict[Tuple[str, ...], Tuple[str, List[str], List[Resource]]] = {}
     for c in ms:
@@ -385,8 +379,9 @@ def _check_initial_cluster(cluster: str, ms: Sequence[Resource]) -> List[Violati
                 f'{where(c)} (etcd member of cluster "{cluster}") has no --initial-cluster flag '
                 f"in its command (nor ETCD_INITIAL_CLUSTER), so etcd bootstraps it as a "
                 f"one-member cluster of its own instead of joining the other members. Fix: pass "
-                f"--initial-cluster=<name>=http://<address>:2380,... listing every etcd member "
-                f'of cluster "{cluster}", the same on every member.', c.urn))
+                f"--initial-cluster=<name>=http://<address>:{conventions.ETCD_PEER_PORT},... "
+                f'listing every etcd member of cluster "{cluster}", the same on every member.',
+                c.urn))
             continue
         key = tuple(sorted({e.strip() for e in value.split(",") if e.strip()}))
         variants.setdefault(key, (value, initial_cluster_names(value), []))[2].append(c)
@@ -430,14 +425,16 @@ def check_group_size(resources: Sequence[Resource], config: Mapping[str, Any]) -
     undecided: set = set()
     undecided_all = False
     for c in containers(resources):
-        role, cluster, group = label(c, L_ROLE), label(c, L_CLUSTER), label(c, L_GROUP)
+        role, cluster, group = (label(c, conventions.LABEL_ROLE),
+                                label(c, conventions.LABEL_CLUSTER),
+                                label(c, conventions.LABEL_GROUP))
         if is_unknown(role):
             if is_unknown(cluster):
                 undecided_all = True
             else:
                 undecided.add(cluster)
             continue
-        if role != ROLE_PATRONI:
+        if role != conventions.ROLE_PATRONI:
             continue
         if is_unknown(cluster) or is_unknown(group):
             if is_unknown(cluster):
@@ -446,11 +443,13 @@ def check_group_size(resources: Sequence[Resource], config: Mapping[str, Any]) -
                 undecided.add(cluster)
             continue
         if not cluster or group in (None, ""):
-            missing = " and ".join(k for k, v in ((L_CLUSTER, cluster), (L_GROUP, group)) if not v)
+            missing = " and ".join(k for k, v in ((conventions.LABEL_CLUSTER, cluster),
+                                                  (conventions.LABEL_GROUP, group)) if not v)
             out.append(Violation(
-                f"{where(c)} has {L_ROLE}=patroni but no {missing} label, so it belongs to no "
-                f"Citus group. Fix: label it {L_CLUSTER}=<cluster> and {L_GROUP}=<group number, "
-                f"0 for the coordinator>.", c.urn))
+                f"{where(c)} has {conventions.LABEL_ROLE}={conventions.ROLE_PATRONI} but no "
+                f"{missing} label, so it belongs to no Citus group. Fix: label it "
+                f"{conventions.LABEL_CLUSTER}=<cluster> and {conventions.LABEL_GROUP}=<group "
+                f"number, 0 for the coordinator>.", c.urn))
             continue
         groups.setdefault((cluster, str(group)), []).append(c)
     if undecided_all:
@@ -561,10 +560,11 @@ def _cap(value: Any) -> Optional[str]:
 def check_net_capabilities(res: Resource, config: Mapping[str, Any]) -> List[Violation]:
     if res.type != CONTAINER:
         return []
-    role = label(res, L_ROLE)
-    if is_unknown(role) or role == ROLE_VIP_MANAGER:
+    role = label(res, conventions.LABEL_ROLE)
+    if is_unknown(role) or role == conventions.ROLE_VIP_MANAGER:
         return []
-    who = f"{where(res)} (role {role})" if role else f"{where(res)} (no {L_ROLE} label)"
+    who = f"{where(res)} (role {role})" if role else \
+        f"{where(res)} (no {conventions.LABEL_ROLE} label)"
     out: List[Violation] = []
     privileged = res.props.get("privileged")
     if privileged is True:
@@ -628,11 +628,12 @@ DANGEROUS_CAPABILITIES: Dict[str, str] = {
 def check_dangerous_capabilities(res: Resource, config: Mapping[str, Any]) -> List[Violation]:
     if res.type != CONTAINER:
         return []
-    role = label(res, L_ROLE)
+    role = label(res, conventions.LABEL_ROLE)
     if is_unknown(role):
         who = where(res)
     else:
-        who = f"{where(res)} (role {role})" if role else f"{where(res)} (no {L_ROLE} label)"
+        who = f"{where(res)} (role {role})" if role else \
+            f"{where(res)} (no {conventions.LABEL_ROLE} label)"
     out: List[Violation] = []
     if res.props.get("privileged") is True:
         out.append(Violation(
@@ -710,17 +711,18 @@ def check_data_volumes(resources: Sequence[Resource], config: Mapping[str, Any])
     data_volumes: Dict[str, Tuple[Resource, Optional[Resource]]] = {}  # urn -> (volume, user)
 
     for c in containers(resources):
-        role = label(c, L_ROLE)
-        if role not in DATA_ROLES:
+        role = label(c, conventions.LABEL_ROLE)
+        if role not in conventions.DATA_ROLES:
             continue
-        path = label(c, L_DATA_PATH)
+        path = label(c, conventions.LABEL_DATA_PATH)
         if is_unknown(path):
             continue
         if not path:
             out.append(Violation(
-                f"{where(c)} (role {role}) has no {L_DATA_PATH} label, so its data mount cannot "
-                f"be checked. Fix: label it {L_DATA_PATH}={DEFAULT_DATA_PATHS[role]} (the mount "
-                f"point of its data volume).", c.urn))
+                f"{where(c)} (role {role}) has no {conventions.LABEL_DATA_PATH} label, so its "
+                f"data mount cannot be checked. Fix: label it "
+                f"{conventions.LABEL_DATA_PATH}={conventions.DATA_PATHS[role]} (the mount point "
+                f"of its data volume).", c.urn))
             continue
         path = _norm_path(path)
         kind, source = _data_mount(c, path)
@@ -744,20 +746,20 @@ def check_data_volumes(resources: Sequence[Resource], config: Mapping[str, Any])
             data_volumes.setdefault(vol.urn, (vol, c))
 
     for vol in volumes:
-        if label(vol, L_ROLE) in DATA_ROLES:
+        if label(vol, conventions.LABEL_ROLE) in conventions.DATA_ROLES:
             data_volumes.setdefault(vol.urn, (vol, None))
 
     for vol, user in data_volumes.values():
-        retain = label(vol, L_RETAIN)
+        retain = label(vol, conventions.LABEL_RETAIN)
         if vol.protect or is_unknown(retain) or is_true(retain):
             continue
         holds = f"holds the data of {where(user)}" if user else \
-            f"is a data volume (role {label(vol, L_ROLE)})"
+            f"is a data volume (role {label(vol, conventions.LABEL_ROLE)})"
         out.append(Violation(
             f"{where(vol)} {holds} but is neither protected nor retained, so pulumi destroy or a "
             f"replacement deletes the data. Fix: create it with protect=True, or with "
-            f"retain_on_delete=True plus the label {L_RETAIN}=true (policies cannot see "
-            f"retainOnDelete).", vol.urn))
+            f"retain_on_delete=True plus the label {conventions.LABEL_RETAIN}=true (policies "
+            f"cannot see retainOnDelete).", vol.urn))
     return out
 
 
@@ -840,16 +842,18 @@ def check_literal_secrets(res: Resource, config: Mapping[str, Any]) -> List[Viol
     if allowed is None:
         allowed = DEFAULT_ALLOWED_ARGUMENT_NAMES
     out: List[Violation] = []
-    fix = ("Fix: deliver the secret in a file instead (Patroni: in /etc/patroni/patroni.yml "
+    fix = ("Fix: deliver the secret in a file instead (Patroni: in "
+           f"{conventions.PATRONI_CONFIG_PATH} "
            "uploaded with `uploads`; other images: upload a file and set <NAME>_FILE to its "
            "path), or rename the entry if it is not a secret.")
-    arg_fix = ("Fix: deliver the secret in a file instead (Patroni: in /etc/patroni/patroni.yml "
+    arg_fix = ("Fix: deliver the secret in a file instead (Patroni: in "
+               f"{conventions.PATRONI_CONFIG_PATH} "
                "uploaded with `uploads`; PostgreSQL clients: a .pgpass file named by PGPASSFILE; "
                "other programs: their password-file option), or add the name to "
                "no-literal-secrets.allowedArgumentNames if it is not a secret.")
     url_fix = ("Fix: drop the password from the URL (scheme://user@host/... is fine) and deliver "
                "it in a file (PostgreSQL clients: a .pgpass file named by PGPASSFILE; Patroni: "
-               "/etc/patroni/patroni.yml uploaded with `uploads`).")
+               f"{conventions.PATRONI_CONFIG_PATH} uploaded with `uploads`).")
     env_seen = ("the environment is readable by anyone who can run docker inspect and is stored "
                 "in the Pulumi state")
     argv_seen = ("a command line is readable by anyone who can run docker inspect or ps on the "
@@ -899,9 +903,10 @@ def check_literal_secrets(res: Resource, config: Mapping[str, Any]) -> List[Viol
 # Rule: restart-and-healthcheck (resource)
 # --------------------------------------------------------------------------------------------
 
-_HEALTHCHECK_HINTS = {
-    ROLE_ETCD: '["CMD", "etcdctl", "endpoint", "health"]',
-    ROLE_PATRONI: '["CMD", "curl", "-fsS", "http://localhost:8008/liveness"]',
+# The healthchecks the program gives these roles, suggested as the fix.
+_HEALTHCHECK_HINTS: Dict[str, str] = {
+    conventions.ROLE_ETCD: json.dumps(list(conventions.ETCD_HEALTHCHECK)),
+    conventions.ROLE_PATRONI: json.dumps(list(conventions.PATRONI_HEALTHCHECK)),
 }
 
 
@@ -924,7 +929,7 @@ def check_restart_and_healthcheck(res: Resource, config: Mapping[str, Any]) -> L
             tests = as_list(tests)
             disabled = bool(tests) and tests[0] == "NONE"
             if not tests or disabled:
-                role = label(res, L_ROLE)
+                role = label(res, conventions.LABEL_ROLE)
                 hint = _HEALTHCHECK_HINTS.get(role if isinstance(role, str) else "",
                                               '["CMD", ...]')
                 what = "disables its healthcheck" if disabled else "has no healthcheck"
@@ -957,15 +962,16 @@ def _addr(value: Any):
 def check_vip_placement(resources: Sequence[Resource], config: Mapping[str, Any]) -> List[Violation]:
     out: List[Violation] = []
     for net in (r for r in resources if r.type == NETWORK):
-        vip_raw = label(net, L_VIP)
+        vip_raw = label(net, conventions.LABEL_VIP)
         if vip_raw is None or is_unknown(vip_raw) or vip_raw == "":
             continue
         w = where(net)
         vip = _addr(vip_raw)
         if vip is None:
             out.append(Violation(
-                f'{w}: the VIP label {L_VIP}="{vip_raw}" is not an IP address. Fix: set it to '
-                f"an address inside the network's subnet and outside {L_MEMBER_RANGE}.", net.urn))
+                f'{w}: the VIP label {conventions.LABEL_VIP}="{vip_raw}" is not an IP address. '
+                f"Fix: set it to an address inside the network's subnet and outside "
+                f"{conventions.LABEL_MEMBER_RANGE}.", net.urn))
             continue
         ipams = net.props.get("ipamConfigs")
         if not is_unknown(ipams):
@@ -984,7 +990,8 @@ def check_vip_placement(resources: Sequence[Resource], config: Mapping[str, Any]
                     out.append(Violation(
                         f"{w}: VIP {vip} lies outside the network's subnet "
                         f"{', '.join(map(str, nets))}, so members cannot reach it. Fix: choose a "
-                        f"VIP inside the subnet and outside {L_MEMBER_RANGE}.", net.urn))
+                        f"VIP inside the subnet and outside {conventions.LABEL_MEMBER_RANGE}.",
+                        net.urn))
             for i in ipams:
                 rng, gw = _net(i.get("ipRange")), _addr(i.get("gateway"))
                 if rng is not None and vip.version == rng.version and vip in rng:
@@ -995,26 +1002,29 @@ def check_vip_placement(resources: Sequence[Resource], config: Mapping[str, Any]
                 if gw is not None and gw == vip:
                     out.append(Violation(
                         f"{w}: VIP {vip} is the network's gateway address. Fix: choose another "
-                        f"VIP inside the subnet and outside {L_MEMBER_RANGE}.", net.urn))
-        mr_raw = label(net, L_MEMBER_RANGE)
+                        f"VIP inside the subnet and outside {conventions.LABEL_MEMBER_RANGE}.",
+                        net.urn))
+        mr_raw = label(net, conventions.LABEL_MEMBER_RANGE)
         if not is_unknown(mr_raw):
             member_range = _net(mr_raw)
             if member_range is None:
                 what = "has no" if not mr_raw else f'has an invalid ("{mr_raw}")'
                 out.append(Violation(
-                    f"{w} has VIP {vip} but {what} {L_MEMBER_RANGE} label, so the VIP cannot be "
-                    f"checked against member addresses. Fix: label the network with the CIDR "
+                    f"{w} has VIP {vip} but {what} {conventions.LABEL_MEMBER_RANGE} label, so the "
+                    f"VIP cannot be checked against member addresses. Fix: label the network "
+                    f"with the CIDR "
                     f"member addresses are taken from.", net.urn))
             elif vip.version == member_range.version and vip in member_range:
                 out.append(Violation(
                     f"{w}: VIP {vip} lies inside the member range {member_range}, so a member can "
                     f"be given the VIP as its own address. Fix: choose a VIP outside "
-                    f"{member_range} (but inside the subnet), or shrink {L_MEMBER_RANGE}.",
+                    f"{member_range} (but inside the subnet), or shrink "
+                    f"{conventions.LABEL_MEMBER_RANGE}.",
                     net.urn))
-        cluster = label(net, L_CLUSTER)
+        cluster = label(net, conventions.LABEL_CLUSTER)
         net_name = net.props.get("name")
         for c in containers(resources):
-            c_cluster = label(c, L_CLUSTER)
+            c_cluster = label(c, conventions.LABEL_CLUSTER)
             for na in as_list(c.props.get("networksAdvanced")):
                 if not isinstance(na, Mapping):
                     continue
@@ -1024,10 +1034,11 @@ def check_vip_placement(resources: Sequence[Resource], config: Mapping[str, Any]
                 same = (isinstance(net_name, str) and na.get("name") == net_name) or \
                        (cluster is not None and not is_unknown(cluster) and c_cluster == cluster)
                 if same:
+                    source = mr_raw if isinstance(mr_raw, str) else conventions.LABEL_MEMBER_RANGE
                     out.append(Violation(
                         f"{where(c)} takes the VIP {vip} of {w} as its static address, so the "
                         f"VIP cannot move to the leader. Fix: give the container an address "
-                        f"from {mr_raw if isinstance(mr_raw, str) else L_MEMBER_RANGE} instead.",
+                        f"from {source} instead.",
                         c.urn))
     return out
 
@@ -1104,16 +1115,22 @@ def check_fluentd_async(res: Resource, config: Mapping[str, Any]) -> List[Violat
 # Registry
 # --------------------------------------------------------------------------------------------
 
-MANDATORY, ADVISORY, DISABLED = "mandatory", "advisory", "disabled"
+# The kinds of rule (pulumi-policy's resource and stack validation policies) and the
+# enforcement levels a rule may default to (pulumi_policy.EnforcementLevel's values).
+RuleKind = Literal["resource", "stack"]
+Level = Literal["mandatory", "advisory", "disabled"]
+MANDATORY: Level = "mandatory"
+ADVISORY: Level = "advisory"
+DISABLED: Level = "disabled"
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
     description: str
-    kind: str  # "resource" | "stack"
+    kind: RuleKind
     check: Callable[..., List[Violation]]
-    enforcement_level: str
+    enforcement_level: Level
     config_schema: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     locked: bool = False  # documented as not to be lowered by pack config
 

@@ -18,10 +18,11 @@ import docker
 import psycopg
 
 from components.settings import Settings, load_settings
+from policies import conventions
 from tests.integration.engine import DockerEngine
 from tests.programrun import PROJECT_DIR, ProgramRun, run_stack, stack_config
 
-CLUSTER_LABEL = "patroni-citus.cluster"
+CLUSTER_LABEL = conventions.LABEL_CLUSTER
 
 
 def wait_until(what: str, predicate: Callable[[], object], timeout: float,
@@ -80,7 +81,7 @@ class Cluster:
     # --- Patroni and etcd -----------------------------------------------------------------
 
     def rest(self, member: str, path: str, timeout: float = 2.0) -> dict:
-        url = f"http://{self.members[member]}:8008{path}"
+        url = f"http://{self.members[member]}:{conventions.REST_API_PORT}{path}"
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return json.loads(response.read() or b"{}")
 
@@ -113,11 +114,12 @@ class Cluster:
         etcd_host = str(self.settings.etcd_members[0].address)
         prefix = self.settings.dcs_prefix
         if self.settings.etcd.api == "v2":
-            url = f"http://{etcd_host}:2379/v2/keys{self.settings.leader_key(0)}"
+            url = (f"http://{etcd_host}:{conventions.ETCD_CLIENT_PORT}/v2/keys"
+                   f"{self.settings.leader_key(0)}")
             with urllib.request.urlopen(url, timeout=2) as response:
                 return {"0": json.loads(response.read())["node"]["value"]}
         import etcd3
-        client = etcd3.client(host=etcd_host, port=2379, timeout=3)
+        client = etcd3.client(host=etcd_host, port=conventions.ETCD_CLIENT_PORT, timeout=3)
         try:
             keys = {}
             for value, meta in client.get_prefix(prefix + "/"):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from policies import conventions
 from tests.integration.cluster import Writer, deployed, record_figures, wait_until
 
 pytestmark = pytest.mark.integration
@@ -93,11 +94,12 @@ def test_etcd_faults_follow_failsafe_mode(healthy):
 def test_replacement_keeps_the_data_volume_and_rejoins(healthy):
     replica = next(name for name in healthy.members if name != healthy.leader())
     volume = healthy.client.volumes.get(f"{replica}-data")
+    marker_path = f"{conventions.PATRONI_DATA_MOUNT}/marker"  # on the member's volume
     healthy.container(replica).exec_run(
-        ["sh", "-c", "echo before-replacement > /var/lib/postgresql/data/marker"])
+        ["sh", "-c", f"echo before-replacement > {marker_path}"])
     healthy.engine.remove_container(replica)
     healthy.engine.recreate_container(replica)
-    marker = healthy.container(replica).exec_run(["cat", "/var/lib/postgresql/data/marker"])
+    marker = healthy.container(replica).exec_run(["cat", marker_path])
     assert marker.output.decode().strip() == "before-replacement"
     assert healthy.client.volumes.get(f"{replica}-data").id == volume.id
     started = time.monotonic()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from policies import conventions
 from tests.integration.cluster import deployed, record_figures, wait_until
 from tests.programrun import stack_config
 
@@ -79,8 +80,8 @@ def test_cadvisor_lists_the_cluster_with_memory(cluster):
 def test_every_patroni_member_serves_prometheus_metrics(cluster):
     patroni_targets = cluster.run.outputs["prometheusTargets"][0]
     assert patroni_targets["labels"]["job"] == "patroni"
-    assert sorted(patroni_targets["targets"]) == sorted(f"{ip}:8008" for ip in
-                                                        cluster.members.values())
+    assert sorted(patroni_targets["targets"]) == sorted(
+        f"{ip}:{conventions.REST_API_PORT}" for ip in cluster.members.values())
     for target in patroni_targets["targets"]:
         with urllib.request.urlopen(f"http://{target}/metrics", timeout=5) as response:
             body = response.read().decode()

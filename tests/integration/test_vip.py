@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from policies import conventions
 from tests.integration.cluster import Writer, deployed, record_figures, wait_until
 
 pytestmark = pytest.mark.integration
@@ -78,7 +79,7 @@ def test_vip_follows_a_planned_switchover(healthy):
     wait_until("rows through the VIP", lambda: len(writer.acked) > 20, 30)
     asked_at = time.monotonic()
     result = healthy.container(old).exec_run(
-        ["patronictl", "-c", "/etc/patroni/patroni.yml", "switchover", "--leader", old,
+        ["patronictl", "-c", conventions.PATRONI_CONFIG_PATH, "switchover", "--leader", old,
          "--candidate", candidate, "--force"])
     assert result.exit_code == 0, result.output.decode()
     wait_until("the VIP on the candidate", lambda: vip_member(healthy) == candidate, 60)

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
+from policies import conventions
 from policies import rules as R
 from policies.pack import to_plain
 from tests.programrun import run_stack, stack_names  # HOOK: provided by tests/programrun.py
@@ -68,7 +69,8 @@ def test_there_are_stacks():
 def test_no_mandatory_violation(stack, pack_server):
     resources = [to_resource(r) for r in graph(stack).resources]
     etcd = [r for r in resources
-            if r.type == R.CONTAINER and R.label(r, R.L_ROLE) == R.ROLE_ETCD]
+            if r.type == R.CONTAINER
+            and R.label(r, conventions.LABEL_ROLE) == conventions.ROLE_ETCD]
     assert etcd, f"stack {stack}: no etcd container found; are the labels set?"
     diagnostics = pack_server.analyze(resources, pack_config(stack))
     mandatory = [d for d in diagnostics if d.level == "mandatory"]
@@ -85,8 +87,9 @@ def test_retain_label_mirrors_retain_on_delete(stack):
         if r.type != R.VOLUME:
             continue
         res = to_resource(r)
-        labelled = R.is_true(R.label(res, R.L_RETAIN))
+        labelled = R.is_true(R.label(res, conventions.LABEL_RETAIN))
         retained = bool((getattr(r, "options", None) or {}).get("retainOnDelete"))
         if labelled != retained:
-            wrong.append(f"{r.name}: label {R.L_RETAIN}={labelled}, retainOnDelete={retained}")
+            wrong.append(f"{r.name}: label {conventions.LABEL_RETAIN}={labelled}, "
+                         f"retainOnDelete={retained}")
     assert not wrong, f"stack {stack}: " + "; ".join(wrong)

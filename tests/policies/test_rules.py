@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
+from policies import conventions as C
 from policies import rules as R
 from policies.rules import UNKNOWN, Resource
 
@@ -35,8 +36,13 @@ def urn(type_token: str, name: str) -> str:
     return f"urn:pulumi:{STACK}::patroni-citus::{type_token}::{name}"
 
 
+LABELS = {"cluster": C.LABEL_CLUSTER, "role": C.LABEL_ROLE, "group": C.LABEL_GROUP,
+          "member": C.LABEL_MEMBER, "data_path": C.LABEL_DATA_PATH,
+          "member_range": C.LABEL_MEMBER_RANGE, "vip": C.LABEL_VIP}
+
+
 def labels(**kv: Any) -> List[Dict[str, Any]]:
-    return [{"label": "patroni-citus." + k.replace("_", "-"), "value": v} for k, v in kv.items()]
+    return [{"label": LABELS[k], "value": v} for k, v in kv.items()]
 
 
 def res(type_token: str, name: str, props: Dict[str, Any], **opts: Any) -> Resource:
@@ -77,22 +83,23 @@ def _common(role: str, member: str, ip: Optional[str]) -> Dict[str, Any]:
 def initial_cluster(n: int) -> str:
     """``--initial-cluster`` as components/render.py's etcd_command writes it, for n members."""
     return "--initial-cluster=" + ",".join(
-        f"{CLUSTER}-etcd-{i}=http://172.30.0.{17 + i}:2380" for i in range(n))
+        f"{CLUSTER}-etcd-{i}=http://172.30.0.{17 + i}:{C.ETCD_PEER_PORT}" for i in range(n))
 
 
 def etcd(i: int, members: int = 3) -> Resource:
     member = f"{CLUSTER}-etcd-{i}"
-    props = _common("etcd", member, f"172.30.0.{17 + i}")
+    props = _common(C.ROLE_ETCD, member, f"172.30.0.{17 + i}")
     props.update({
-        "command": ["etcd", f"--name={member}", "--data-dir=/var/lib/etcd/data",
-                    f"--initial-advertise-peer-urls=http://172.30.0.{17 + i}:2380",
+        "command": ["etcd", f"--name={member}", f"--data-dir={C.ETCD_DATA_DIR}",
+                    f"--initial-advertise-peer-urls=http://172.30.0.{17 + i}:{C.ETCD_PEER_PORT}",
                     initial_cluster(members), "--initial-cluster-state=new",
                     f"--initial-cluster-token={CLUSTER}-etcd"],
         "envs": ["ETCDCTL_API=3"],
-        "labels": labels(cluster=CLUSTER, role="etcd", member=member, data_path="/var/lib/etcd"),
-        "volumes": [{"volumeName": f"{member}-data", "containerPath": "/var/lib/etcd"}],
-        "healthcheck": {"tests": ["CMD", "etcdctl", "endpoint", "health"], "interval": "10s",
-                        "timeout": "5s", "retries": 3},
+        "labels": labels(cluster=CLUSTER, role=C.ROLE_ETCD, member=member,
+                         data_path=C.ETCD_DATA_MOUNT),
+        "volumes": [{"volumeName": f"{member}-data", "containerPath": C.ETCD_DATA_MOUNT}],
+        "healthcheck": {"tests": list(C.ETCD_HEALTHCHECK), "interval": "10s", "timeout": "5s",
+                        "retries": 3},
         "capabilities": {"drops": ["NET_RAW"]},
     })
     return res(R.CONTAINER, member, props)
@@ -100,34 +107,35 @@ def etcd(i: int, members: int = 3) -> Resource:
 
 def patroni(group: int, suffix: str, ip_last: int) -> Resource:
     member = f"{CLUSTER}-g{group}-{suffix}"
-    props = _common("patroni", member, f"172.30.0.{ip_last}")
+    props = _common(C.ROLE_PATRONI, member, f"172.30.0.{ip_last}")
     props.update({
         "command": ["patroni"],
-        "envs": ["PGPASSFILE=/var/lib/postgresql/.pgpass", "PATRONI_LOG_LEVEL=INFO"],
-        "labels": labels(cluster=CLUSTER, role="patroni", group=str(group), member=member,
-                         data_path="/var/lib/postgresql/data"),
-        "volumes": [{"volumeName": f"{member}-data", "containerPath": "/var/lib/postgresql/data"}],
-        "uploads": [{"file": "/etc/patroni/patroni.yml", "content": "scope: demo\n"}],
-        "healthcheck": {"tests": ["CMD", "curl", "-fsS", "http://localhost:8008/liveness"],
-                        "interval": "10s", "timeout": "5s", "retries": 3},
+        "envs": [f"PGPASSFILE={C.PGPASS_PATH}", "PATRONI_LOG_LEVEL=INFO"],
+        "labels": labels(cluster=CLUSTER, role=C.ROLE_PATRONI, group=str(group), member=member,
+                         data_path=C.PATRONI_DATA_MOUNT),
+        "volumes": [{"volumeName": f"{member}-data", "containerPath": C.PATRONI_DATA_MOUNT}],
+        "uploads": [{"file": C.PATRONI_CONFIG_PATH, "content": "scope: demo\n"}],
+        "healthcheck": {"tests": list(C.PATRONI_HEALTHCHECK), "interval": "10s",
+                        "timeout": "5s", "retries": 3},
         "capabilities": {"drops": ["NET_RAW"]},
     })
     if group == 0:
-        props["ports"] = [{"internal": 5432, "external": 5432 + ord(suffix) - ord("a"),
+        props["ports"] = [{"internal": C.POSTGRES_PORT,
+                           "external": C.POSTGRES_PORT + ord(suffix) - ord("a"),
                            "ip": "127.0.0.1", "protocol": "tcp"}]
     return res(R.CONTAINER, member, props)
 
 
 def vip_manager(of: str) -> Resource:
     member = f"{of}-vip"
-    props = _common("vip-manager", member, None)
+    props = _common(C.ROLE_VIP_MANAGER, member, None)
     props.update({
         "networkMode": f"container:{of}",
         "command": ["vip-manager", "--ip=172.30.0.250", "--netmask=24", "--interface=eth0"],
-        "labels": labels(cluster=CLUSTER, role="vip-manager", group="0", member=member),
+        "labels": labels(cluster=CLUSTER, role=C.ROLE_VIP_MANAGER, group="0", member=member),
         "capabilities": {"adds": ["NET_ADMIN", "NET_RAW"]},
         "restart": "always",
-        "healthcheck": {"tests": ["CMD", "pgrep", "vip-manager"], "interval": "10s"},
+        "healthcheck": {"tests": list(C.vip_manager_healthcheck("eth0")), "interval": "10s"},
     })
     return res(R.CONTAINER, member, props)
 
@@ -138,13 +146,13 @@ def cluster() -> List[Resource]:
         res(R.REMOTE_IMAGE, "patroni-image", {"name": IMAGE, "keepLocally": True}),
     ]
     for i in range(3):
-        graph += [etcd(i), data_volume(f"{CLUSTER}-etcd-{i}", "etcd", protect=True)]
+        graph += [etcd(i), data_volume(f"{CLUSTER}-etcd-{i}", C.ROLE_ETCD, protect=True)]
     ip = 20
     for group in (0, 1):
         for suffix in ("a", "b"):
             member = f"{CLUSTER}-g{group}-{suffix}"
-            vol = data_volume(member, "patroni")
-            vol = with_label(vol, "patroni-citus.retain", "true")  # retainOnDelete mirrored
+            vol = data_volume(member, C.ROLE_PATRONI)
+            vol = with_label(vol, C.LABEL_RETAIN, "true")  # retainOnDelete mirrored
             graph += [patroni(group, suffix, ip), vol]
             ip += 1
     graph += [vip_manager(f"{CLUSTER}-g0-a"), vip_manager(f"{CLUSTER}-g0-b")]
@@ -192,7 +200,7 @@ def violations(graph: List[Resource], config: Optional[Dict[str, Any]] = None) -
 def etcd_graph(n: int) -> List[Resource]:
     graph = [r for r in cluster() if "etcd" not in r.name]
     for i in range(n):
-        graph += [etcd(i, n), data_volume(f"{CLUSTER}-etcd-{i}", "etcd", protect=True)]
+        graph += [etcd(i, n), data_volume(f"{CLUSTER}-etcd-{i}", C.ROLE_ETCD, protect=True)]
     return graph
 
 
@@ -250,7 +258,7 @@ def test_cluster_without_etcd_members():
 
 def test_etcd_members_are_counted_per_cluster():
     other = [dataclasses.replace(
-        with_label(etcd(i, 2), "patroni-citus.cluster", "other"), name=f"other-etcd-{i}",
+        with_label(etcd(i, 2), C.LABEL_CLUSTER, "other"), name=f"other-etcd-{i}",
         urn=urn(R.CONTAINER, f"other-etcd-{i}")) for i in range(2)]
     graph = cluster() + other
     found = R.check_etcd_quorum(graph, {})
@@ -258,7 +266,7 @@ def test_etcd_members_are_counted_per_cluster():
 
 
 def test_etcd_member_without_cluster_label():
-    graph = change(cluster(), "demo-etcd-2", lambda r: with_label(r, "patroni-citus.cluster", None))
+    graph = change(cluster(), "demo-etcd-2", lambda r: with_label(r, C.LABEL_CLUSTER, None))
     found = R.check_etcd_quorum(graph, {})
     assert [(v.message, v.urn) for v in found] == [
         ('Container "demo-etcd-2" has patroni-citus.role=etcd but no patroni-citus.cluster '
@@ -283,7 +291,7 @@ def test_etcd_member_without_cluster_label():
 def test_etcd_identified_by_labels_not_by_name_or_parent():
     # an etcd-looking container without the role label does not count; a differently named
     # container with the label does.
-    graph = change(cluster(), "demo-etcd-2", lambda r: with_label(r, "patroni-citus.role", "adminer"))
+    graph = change(cluster(), "demo-etcd-2", lambda r: with_label(r, C.LABEL_ROLE, C.ROLE_ADMINER))
     assert "etcd-odd-quorum" in violations(graph)
     renamed = change(cluster(), "demo-etcd-2", lambda r: dataclasses.replace(
         r, name="kv-store", parent=urn("patroni-citus:index:Other", "x")))
@@ -426,7 +434,7 @@ def test_group_size_config():
 
 
 def test_patroni_member_without_group_label():
-    graph = change(cluster(), "demo-g1-b", lambda r: with_label(r, "patroni-citus.group", None))
+    graph = change(cluster(), "demo-g1-b", lambda r: with_label(r, C.LABEL_GROUP, None))
     found = violations(graph)
     assert found["patroni-group-size"][0] == (
         'Container "demo-g1-b" has patroni-citus.role=patroni but no patroni-citus.group label, '
@@ -646,13 +654,13 @@ def test_volume_at_the_wrong_path_and_bind_and_anonymous_mounts():
     assert [m[:70] for m in violations(wrong)["data-volumes"]] == [
         'Container "demo-etcd-0" (role etcd) mounts nothing at its data path /v']
     bind = change(cluster(), "demo-etcd-0", lambda r: with_props(
-        r, volumes=[{"hostPath": "/srv/etcd", "containerPath": "/var/lib/etcd/"}]))
+        r, volumes=[{"hostPath": "/srv/etcd", "containerPath": f"{C.ETCD_DATA_MOUNT}/"}]))
     assert violations(bind) == {"data-volumes": [
         'Container "demo-etcd-0" (role etcd) mounts a bind mount ("/srv/etcd") at its data path '
         "/var/lib/etcd instead of a named volume. Fix: mount a named docker.Volume there "
         '(volumes=[{volumeName: <volume name>, containerPath: "/var/lib/etcd"}]).']}
     anon = change(cluster(), "demo-etcd-0", lambda r: with_props(
-        r, volumes=[{"containerPath": "/var/lib/etcd"}]))
+        r, volumes=[{"containerPath": C.ETCD_DATA_MOUNT}]))
     assert violations(anon)["data-volumes"][0].startswith(
         'Container "demo-etcd-0" (role etcd) mounts an anonymous volume at its data path '
         "/var/lib/etcd; anonymous volumes are removed with the container.")
@@ -660,13 +668,13 @@ def test_volume_at_the_wrong_path_and_bind_and_anonymous_mounts():
 
 def test_mounts_form_of_a_named_volume_is_accepted():
     graph = change(cluster(), "demo-etcd-0", lambda r: with_props(r, volumes=None, mounts=[
-        {"type": "volume", "source": "demo-etcd-0-data", "target": "/var/lib/etcd"}]))
+        {"type": "volume", "source": "demo-etcd-0-data", "target": C.ETCD_DATA_MOUNT}]))
     assert violations(graph) == {}
 
 
 def test_data_volume_neither_protected_nor_retained():
     graph = change(cluster(), "demo-etcd-1-data", lambda r: dataclasses.replace(r, protect=False))
-    graph = change(graph, "demo-g0-b-data", lambda r: with_label(r, "patroni-citus.retain", None))
+    graph = change(graph, "demo-g0-b-data", lambda r: with_label(r, C.LABEL_RETAIN, None))
     found = R.check_data_volumes(graph, {})
     assert [(v.message, v.urn) for v in found] == [
         ('Volume "demo-etcd-1-data" holds the data of Container "demo-etcd-1" but is neither '
@@ -683,7 +691,7 @@ def test_data_volume_neither_protected_nor_retained():
 
 
 def test_unmounted_labelled_data_volume_is_checked_too():
-    orphan = data_volume("demo-old", "patroni")
+    orphan = data_volume("demo-old", C.ROLE_PATRONI)
     assert violations(cluster() + [orphan]) == {"data-volumes": [
         'Volume "demo-old-data" is a data volume (role patroni) but is neither protected nor '
         "retained, so pulumi destroy or a replacement deletes the data. Fix: create it with "
@@ -692,7 +700,7 @@ def test_unmounted_labelled_data_volume_is_checked_too():
 
 
 def test_missing_data_path_label():
-    graph = change(cluster(), "demo-etcd-0", lambda r: with_label(r, "patroni-citus.data-path", None))
+    graph = change(cluster(), "demo-etcd-0", lambda r: with_label(r, C.LABEL_DATA_PATH, None))
     assert violations(graph) == {"data-volumes": [
         'Container "demo-etcd-0" (role etcd) has no patroni-citus.data-path label, so its data '
         "mount cannot be checked. Fix: label it patroni-citus.data-path=/var/lib/etcd (the mount "
@@ -862,7 +870,7 @@ def test_restart_policy_and_healthcheck_missing():
         'Container "demo-etcd-2" has no restart policy, so it stays down after a crash or a '
         'Docker daemon restart. Fix: set restart="unless-stopped" (or "always" / "on-failure").',
         'Container "demo-etcd-2" has no healthcheck, so Docker cannot report it unhealthy. Fix: '
-        'set healthcheck={tests: ["CMD", "etcdctl", "endpoint", "health"], interval: "10s", '
+        f'set healthcheck={{tests: {json.dumps(list(C.ETCD_HEALTHCHECK))}, interval: "10s", '
         'timeout: "5s", retries: 3}.',
         'Container "demo-g0-a-vip" has restart="no", so it stays down after a crash or a Docker '
         'daemon restart. Fix: set restart="unless-stopped" (or "always" / "on-failure").',
@@ -884,7 +892,7 @@ def test_one_shot_containers_are_exempt():
 
 
 def test_vip_in_member_range():
-    graph = change(cluster(), "net", lambda r: with_label(r, "patroni-citus.vip", "172.30.0.20"))
+    graph = change(cluster(), "net", lambda r: with_label(r, C.LABEL_VIP, "172.30.0.20"))
     found = R.check_vip_placement(graph, {})
     assert [(v.message, v.urn) for v in found] == [
         ('Network "net": VIP 172.30.0.20 lies inside the member range 172.30.0.16/28, so a member '
@@ -897,17 +905,17 @@ def test_vip_in_member_range():
 
 
 def test_vip_outside_subnet_in_ip_range_and_gateway():
-    out = change(cluster(), "net", lambda r: with_label(r, "patroni-citus.vip", "10.0.0.5"))
+    out = change(cluster(), "net", lambda r: with_label(r, C.LABEL_VIP, "10.0.0.5"))
     assert violations(out) == {"vip-placement": [
         'Network "net": VIP 10.0.0.5 lies outside the network\'s subnet 172.30.0.0/24, so members '
         "cannot reach it. Fix: choose a VIP inside the subnet and outside "
         "patroni-citus.member-range."]}
-    in_range = change(cluster(), "net", lambda r: with_label(r, "patroni-citus.vip", "172.30.0.130"))
+    in_range = change(cluster(), "net", lambda r: with_label(r, C.LABEL_VIP, "172.30.0.130"))
     assert violations(in_range) == {"vip-placement": [
         'Network "net": VIP 172.30.0.130 lies inside ipamConfigs ipRange 172.30.0.128/26, from '
         "which Docker hands out addresses to containers without a static one. Fix: choose a VIP "
         "outside 172.30.0.128/26."]}
-    gateway = change(cluster(), "net", lambda r: with_label(r, "patroni-citus.vip", "172.30.0.1"))
+    gateway = change(cluster(), "net", lambda r: with_label(r, C.LABEL_VIP, "172.30.0.1"))
     assert violations(gateway) == {"vip-placement": [
         'Network "net": VIP 172.30.0.1 is the network\'s gateway address. Fix: choose another VIP '
         "inside the subnet and outside patroni-citus.member-range."]}
@@ -924,7 +932,7 @@ def test_container_taking_the_vip():
 
 def test_vip_needs_subnet_and_member_range():
     graph = change(cluster(), "net", lambda r: with_label(
-        with_props(r, ipamConfigs=None), "patroni-citus.member-range", None))
+        with_props(r, ipamConfigs=None), C.LABEL_MEMBER_RANGE, None))
     assert violations(graph) == {"vip-placement": [
         'Network "net" has VIP 172.30.0.250 but no ipamConfigs subnet, so Docker picks the subnet '
         "and the VIP may lie outside it. Fix: set ipamConfigs=[{subnet: <CIDR containing "
@@ -936,7 +944,7 @@ def test_vip_needs_subnet_and_member_range():
 
 
 def test_no_vip_label_means_vip_off():
-    graph = change(cluster(), "net", lambda r: with_label(r, "patroni-citus.vip", None))
+    graph = change(cluster(), "net", lambda r: with_label(r, C.LABEL_VIP, None))
     assert violations(graph) == {}
 
 
@@ -1050,7 +1058,7 @@ def test_unknown_labels_do_not_produce_false_quorum_violations():
     graph = change(etcd_graph(3), "demo-etcd-2", lambda r: with_props(r, labels=UNKNOWN))
     assert violations(graph) == {}
     graph = change(etcd_graph(3), "demo-etcd-2",
-                   lambda r: with_label(r, "patroni-citus.role", UNKNOWN))
+                   lambda r: with_label(r, C.LABEL_ROLE, UNKNOWN))
     assert R.check_etcd_quorum(graph, {}) == []
     # but known problems elsewhere are still reported
     graph = change(etcd_graph(2), "net", lambda r: with_props(r, ipamConfigs=UNKNOWN))

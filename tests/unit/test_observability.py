@@ -2,9 +2,11 @@
 
 import pytest
 
+from policies import conventions
 from tests.programrun import run_stack, stack_config
 
 CONTAINER = "docker:index/container:Container"
+CLUSTER_ROLES = (conventions.ROLE_ETCD, conventions.ROLE_PATRONI, conventions.ROLE_VIP_MANAGER)
 
 
 def with_observability(stack, **observability):
@@ -15,7 +17,7 @@ def with_observability(stack, **observability):
 
 def role(resource):
     return {i["label"]: i["value"] for i in resource.inputs.get("labels", [])}.get(
-        "patroni-citus.role")
+        conventions.LABEL_ROLE)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,9 @@ def on():
 
 def test_services_and_their_ports(on):
     by_role = {role(c): c for c in on.of_type(CONTAINER)}
-    cadvisor, fluentd, adminer = by_role["cadvisor"], by_role["fluentd"], by_role["adminer"]
+    cadvisor, fluentd, adminer = (by_role[conventions.ROLE_CADVISOR],
+                                  by_role[conventions.ROLE_FLUENTD],
+                                  by_role[conventions.ROLE_ADMINER])
     assert cadvisor.inputs["ports"] == [{"internal": 8080.0, "external": 8080.0,
                                          "ip": "127.0.0.1", "protocol": "tcp"}]
     assert fluentd.inputs["ports"][0]["external"] == 24224.0
@@ -39,7 +43,7 @@ def test_services_and_their_ports(on):
 
 
 def test_fluentd_config_is_uploaded_and_logs_persist(on):
-    fluentd = next(c for c in on.of_type(CONTAINER) if role(c) == "fluentd")
+    fluentd = next(c for c in on.of_type(CONTAINER) if role(c) == conventions.ROLE_FLUENTD)
     (upload,) = fluentd.inputs["uploads"]
     assert upload["file"] == "/fluentd/etc/fluent.conf"
     assert "@type forward" in upload["content"] and "${tag}" in upload["content"]
@@ -48,8 +52,8 @@ def test_fluentd_config_is_uploaded_and_logs_persist(on):
 
 
 def test_every_cluster_container_logs_to_fluentd_asynchronously(on):
-    fluentd = next(c for c in on.of_type(CONTAINER) if role(c) == "fluentd")
-    cluster = [c for c in on.of_type(CONTAINER) if role(c) in ("etcd", "patroni", "vip-manager")]
+    fluentd = next(c for c in on.of_type(CONTAINER) if role(c) == conventions.ROLE_FLUENTD)
+    cluster = [c for c in on.of_type(CONTAINER) if role(c) in CLUSTER_ROLES]
     assert len(cluster) == 11
     for c in cluster:
         assert c.inputs["logDriver"] == "fluentd"
@@ -59,7 +63,7 @@ def test_every_cluster_container_logs_to_fluentd_asynchronously(on):
 
 
 def test_adminer_points_at_the_vip_from_a_static_address(on):
-    adminer = next(c for c in on.of_type(CONTAINER) if role(c) == "adminer")
+    adminer = next(c for c in on.of_type(CONTAINER) if role(c) == conventions.ROLE_ADMINER)
     assert adminer.inputs["envs"] == ["ADMINER_DEFAULT_SERVER=172.30.254.254"]
     assert adminer.inputs["networksAdvanced"] == [{"name": "citus-net",
                                                    "ipv4Address": "172.30.1.254"}]
@@ -71,14 +75,15 @@ def test_outputs_when_on(on):
     assert on.outputs["adminerUrl"] == "http://127.0.0.1:8081"
     patroni, etcd = on.outputs["prometheusTargets"]
     assert patroni["labels"] == {"job": "patroni", "cluster": "citus"}
-    assert patroni["targets"][0] == "172.30.1.17:8008" and len(patroni["targets"]) == 6
-    assert etcd["targets"] == ["172.30.1.1:2379", "172.30.1.2:2379", "172.30.1.3:2379"]
+    assert patroni["targets"][0] == f"172.30.1.17:{conventions.REST_API_PORT}"
+    assert len(patroni["targets"]) == 6
+    assert etcd["targets"] == [f"172.30.1.{i}:{conventions.ETCD_CLIENT_PORT}" for i in (1, 2, 3)]
 
 
 def test_nothing_when_off():
     off = run_stack("dev")
     roles = {role(c) for c in off.of_type(CONTAINER)}
-    assert roles == {"etcd", "patroni", "vip-manager"}
+    assert roles == set(CLUSTER_ROLES)
     assert not any("logDriver" in c.inputs for c in off.of_type(CONTAINER))
     assert off.outputs["cadvisorUrl"] is None and off.outputs["adminerUrl"] is None
     assert off.outputs["fluentdAddress"] is None

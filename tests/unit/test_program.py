@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from policies import conventions
 from tests.programrun import EchoMocks, run_stack, stack_names
 from tests.snapshot import render_graph
 
@@ -28,7 +29,7 @@ def labels(resource):
 
 
 def containers(run, role):
-    return [r for r in run.of_type(CONTAINER) if labels(r).get("patroni-citus.role") == role]
+    return [r for r in run.of_type(CONTAINER) if labels(r).get(conventions.LABEL_ROLE) == role]
 
 
 def test_every_stack_file_is_covered(runs):
@@ -39,17 +40,17 @@ def test_dev_stack_declares_exactly_the_seed_topology(runs):
     run = runs["dev"]
     assert len(run.of_type(IMAGE)) == 1
     assert len(run.of_type(NETWORK)) == 1
-    assert [c.inputs["name"] for c in sorted(containers(run, "etcd"), key=lambda r: r.name)] == \
-        ["citus-etcd-1", "citus-etcd-2", "citus-etcd-3"]
-    patroni = containers(run, "patroni")
+    etcd = sorted(containers(run, conventions.ROLE_ETCD), key=lambda r: r.name)
+    assert [c.inputs["name"] for c in etcd] == ["citus-etcd-1", "citus-etcd-2", "citus-etcd-3"]
+    patroni = containers(run, conventions.ROLE_PATRONI)
     assert len(patroni) == 6
     by_group = {}
     for c in patroni:
-        by_group.setdefault(labels(c)["patroni-citus.group"], []).append(c.inputs["name"])
+        by_group.setdefault(labels(c)[conventions.LABEL_GROUP], []).append(c.inputs["name"])
     assert {g: sorted(n) for g, n in by_group.items()} == {
         "0": ["citus-coord-1", "citus-coord-2"], "1": ["citus-work1-1", "citus-work1-2"],
         "2": ["citus-work2-1", "citus-work2-2"]}
-    assert len(containers(run, "vip-manager")) == 2
+    assert len(containers(run, conventions.ROLE_VIP_MANAGER)) == 2
     assert len(run.of_type(CONTAINER)) == 11
     assert len(run.of_type(VOLUME)) == 3 + 6
     assert {"vip", "groupLeaders", "coordinator", "coordinatorPassword", "etcdEndpoints",
@@ -81,41 +82,42 @@ def test_network_and_static_addresses(runs, stack):
               yaml.safe_load(Path(f"Pulumi.{stack}.yaml").read_text())["config"].items()}
     (network,) = run.of_type(NETWORK)
     assert network.inputs["ipamConfigs"][0]["subnet"] == config["network"]["subnet"]
-    assert labels(network)["patroni-citus.member-range"] == config["network"]["memberRange"]
+    assert labels(network)[conventions.LABEL_MEMBER_RANGE] == config["network"]["memberRange"]
     addresses = []
-    for c in containers(run, "etcd") + containers(run, "patroni"):
+    for c in containers(run, conventions.ROLE_ETCD) + containers(run, conventions.ROLE_PATRONI):
         (attachment,) = c.inputs["networksAdvanced"]
         assert attachment["name"] == network.inputs["name"]
         addresses.append(attachment["ipv4Address"])
     assert len(addresses) == len(set(addresses))
-    for sidecar in containers(run, "vip-manager"):
-        member = labels(sidecar)["patroni-citus.member"]
+    for sidecar in containers(run, conventions.ROLE_VIP_MANAGER):
+        member = labels(sidecar)[conventions.LABEL_MEMBER]
         assert sidecar.inputs["networkMode"] == f"container:{member}"
         assert "networksAdvanced" not in sidecar.inputs
         # It reads its member's start stamp to know when to restart into the new namespace.
         assert sidecar.inputs["volumes"] == [{"volumeName": f"{member}-data",
-                                              "containerPath": "/var/lib/postgresql/data",
+                                              "containerPath": conventions.PATRONI_DATA_MOUNT,
                                               "readOnly": True}]
     vip = config.get("vip", {})
     if vip.get("enabled"):
         assert vip["address"] not in addresses
-        assert labels(network)["patroni-citus.vip"] == vip["address"]
+        assert labels(network)[conventions.LABEL_VIP] == vip["address"]
 
 
 @pytest.mark.parametrize("stack", stack_names())
 def test_every_member_mounts_its_own_retained_volume(runs, stack):
     run = runs[stack]
     volumes = {v.inputs["name"]: v for v in run.of_type(VOLUME)
-               if labels(v)["patroni-citus.role"] in ("etcd", "patroni")}
-    members = containers(run, "etcd") + containers(run, "patroni")
+               if labels(v)[conventions.LABEL_ROLE] in conventions.DATA_ROLES}
+    members = containers(run, conventions.ROLE_ETCD) + containers(run, conventions.ROLE_PATRONI)
     assert len(volumes) == len(members)
     for c in members:
         (mount,) = c.inputs["volumes"]
         assert mount["volumeName"] == f"{c.inputs['name']}-data"
-        assert mount["containerPath"] == labels(c)["patroni-citus.data-path"]
-        assert mount["containerPath"] in ("/var/lib/etcd", "/var/lib/postgresql/data")
+        role = labels(c)[conventions.LABEL_ROLE]
+        assert mount["containerPath"] == labels(c)[conventions.LABEL_DATA_PATH]
+        assert mount["containerPath"] == conventions.DATA_PATHS[role]
         assert volumes[mount["volumeName"]].options["retainOnDelete"]
-        assert labels(volumes[mount["volumeName"]])["patroni-citus.retain"] == "true"
+        assert labels(volumes[mount["volumeName"]])[conventions.LABEL_RETAIN] == "true"
     for c in run.of_type(CONTAINER):
         assert c.options["deleteBeforeReplace"], "fixed container names need delete-before-replace"
 
@@ -124,7 +126,7 @@ def test_every_member_mounts_its_own_retained_volume(runs, stack):
 def test_capabilities_only_on_vip_sidecars(runs, stack):
     for c in runs[stack].of_type(CONTAINER):
         caps = c.inputs["capabilities"]
-        if labels(c)["patroni-citus.role"] == "vip-manager":
+        if labels(c)[conventions.LABEL_ROLE] == conventions.ROLE_VIP_MANAGER:
             assert sorted(caps["adds"]) == ["NET_ADMIN", "NET_RAW"]
             assert c.inputs["stopSignal"] == "SIGINT" and c.inputs["user"] == "root"
         else:
@@ -135,24 +137,30 @@ def test_capabilities_only_on_vip_sidecars(runs, stack):
 
 @pytest.mark.parametrize("stack", stack_names())
 def test_restart_policy_and_healthcheck_everywhere(runs, stack):
-    for c in runs[stack].of_type(CONTAINER):
+    run = runs[stack]
+    for c in run.of_type(CONTAINER):
         assert c.inputs["restart"] == "unless-stopped"
         assert c.inputs["healthcheck"]["tests"][0] == "CMD"
+    # The healthchecks the policy pack suggests are the ones the members get.
+    for c in containers(run, conventions.ROLE_ETCD):
+        assert c.inputs["healthcheck"]["tests"] == list(conventions.ETCD_HEALTHCHECK)
+    for c in containers(run, conventions.ROLE_PATRONI):
+        assert c.inputs["healthcheck"]["tests"] == list(conventions.PATRONI_HEALTHCHECK)
 
 
 def test_uploads_carry_the_rendered_config_and_pgpass(runs):
     run = runs["dev"]
     member = run.named("citus-coord-2")
     uploads = {u["file"]: u for u in member.inputs["uploads"]}
-    assert set(uploads) == {"/etc/patroni/patroni.yml", "/var/lib/postgresql/.pgpass"}
+    assert set(uploads) == {conventions.PATRONI_CONFIG_PATH, conventions.PGPASS_PATH}
     for upload in uploads.values():
-        assert upload["permissions"] == "0600" and upload["owner"] == "999"
-    config = yaml.safe_load(uploads["/etc/patroni/patroni.yml"]["content"])
+        assert upload["permissions"] == "0600" and upload["owner"] == conventions.POSTGRES_UID
+    config = yaml.safe_load(uploads[conventions.PATRONI_CONFIG_PATH]["content"])
     assert config["name"] == "citus-coord-2" and config["citus"]["group"] == 0
     assert config["postgresql"]["authentication"]["superuser"]["password"] == \
         f"{MOCK_PASSWORDS_PREFIX}citus-superuser-password"
     offline = runs["offline"].named("offline-pg-1")
-    assert [u["file"] for u in offline.inputs["uploads"]] == ["/etc/patroni/patroni.yml"]
+    assert [u["file"] for u in offline.inputs["uploads"]] == [conventions.PATRONI_CONFIG_PATH]
 
 
 def test_images_and_dependencies(runs):
@@ -168,16 +176,17 @@ def test_images_and_dependencies(runs):
     (offline_image,) = runs["offline"].of_type(IMAGE)
     assert offline_image.inputs["build"]["args"] == {"BASE_IMAGE": "local/debian:bookworm"}
     digest = image.outputs["repoDigest"]
-    etcd_urns = {c.urn for c in containers(run, "etcd")}
+    etcd_urns = {c.urn for c in containers(run, conventions.ROLE_ETCD)}
     for c in run.of_type(CONTAINER):
         assert c.inputs["image"] == digest  # a rebuild replaces every container
-    for c in containers(run, "patroni"):
+    for c in containers(run, conventions.ROLE_PATRONI):
         assert etcd_urns <= set(c.options["dependencies"])
-    for sidecar in containers(run, "vip-manager"):
+    for sidecar in containers(run, conventions.ROLE_VIP_MANAGER):
         member = run.named(sidecar.name.replace("citus-vip-", "citus-coord-"))
         assert member.urn in sidecar.options["dependencies"]
     probe = run.named("citus-group-leaders")
-    assert {c.urn for c in containers(run, "patroni")} <= set(probe.options["dependencies"])
+    patroni_urns = {c.urn for c in containers(run, conventions.ROLE_PATRONI)}
+    assert patroni_urns <= set(probe.options["dependencies"])
     assert probe.inputs["create"].startswith("python3 scripts/group_leaders.py --groups 0,1,2 ")
 
 
@@ -186,19 +195,20 @@ def test_prod_pulls_a_pinned_etcd_image(runs):
     (remote,) = [r for r in run.of_type("docker:index/remoteImage:RemoteImage")
                  if r.name == "citus-prod-etcd-image"]
     assert remote.inputs["name"] == "quay.io/coreos/etcd:v3.5.16"
-    for c in containers(run, "etcd"):
+    for c in containers(run, conventions.ROLE_ETCD):
         assert c.inputs["image"] == remote.outputs["imageId"]
-    assert len(containers(run, "etcd")) == 5
-    assert all(c.inputs["memory"] == 4096 for c in containers(run, "patroni"))
+    assert len(containers(run, conventions.ROLE_ETCD)) == 5
+    assert all(c.inputs["memory"] == 4096 for c in containers(run, conventions.ROLE_PATRONI))
 
 
 def test_outputs(runs):
     dev = runs["dev"].outputs
     assert dev["vip"] == "172.30.254.254"
-    assert dev["coordinator"] == {"host": "172.30.254.254", "port": 5432, "database": "test",
-                                  "user": "postgres", "targetSessionAttrs": "read-write"}
-    assert dev["etcdEndpoints"] == ["http://172.30.1.1:2379", "http://172.30.1.2:2379",
-                                    "http://172.30.1.3:2379"]
+    assert dev["coordinator"] == {"host": "172.30.254.254", "port": conventions.POSTGRES_PORT,
+                                  "database": "test", "user": "postgres",
+                                  "targetSessionAttrs": "read-write"}
+    assert dev["etcdEndpoints"] == [f"http://172.30.1.{i}:{conventions.ETCD_CLIENT_PORT}"
+                                    for i in (1, 2, 3)]
     assert dev["members"]["1"] == [{"name": "citus-work1-1", "address": "172.30.1.33"},
                                    {"name": "citus-work1-2", "address": "172.30.1.34"}]
     assert runs["dev"].secret_outputs == {"coordinatorPassword"}

@@ -4,7 +4,10 @@ import yaml
 
 from components import render
 from components.settings import load_settings
+from policies import conventions
 
+ETCD, PEER = conventions.ETCD_CLIENT_PORT, conventions.ETCD_PEER_PORT
+ETCD_HOSTS = [f"172.30.1.{i}:{ETCD}" for i in (1, 2, 3)]
 CREDENTIALS = render.Credentials(superuser="su-secret-123456", replication="repl-secret-123",
                                  rest_api="rest-secret-1234")
 
@@ -31,15 +34,15 @@ def test_patroni_config_for_a_citus_worker():
     assert config["scope"] == "citus" and config["namespace"] == "/service/"
     assert config["name"] == "citus-work1-2"
     assert config["citus"] == {"group": 1, "database": "test"}
-    assert config["etcd3"] == {"hosts": ["172.30.1.1:2379", "172.30.1.2:2379", "172.30.1.3:2379"]}
+    assert config["etcd3"] == {"hosts": ETCD_HOSTS}
     assert "etcd" not in config
-    assert config["restapi"]["connect_address"] == "172.30.1.34:8008"
+    assert config["restapi"]["connect_address"] == f"172.30.1.34:{conventions.REST_API_PORT}"
     assert config["restapi"]["authentication"] == {"username": "patroni",
                                                    "password": "rest-secret-1234"}
     pg = config["postgresql"]
-    assert pg["connect_address"] == "172.30.1.34:5432"
-    assert pg["data_dir"] == "/var/lib/postgresql/data/pgdata"
-    assert pg["bin_dir"] == "/usr/lib/postgresql/18/bin"
+    assert pg["connect_address"] == f"172.30.1.34:{conventions.POSTGRES_PORT}"
+    assert pg["data_dir"] == conventions.PGDATA
+    assert pg["bin_dir"] == conventions.postgres_bin_dir(18)
     assert pg["basebackup"] == [{"checkpoint": "fast"}]
     assert pg["authentication"]["superuser"] == {"username": "postgres",
                                                  "password": "su-secret-123456"}
@@ -64,8 +67,8 @@ def test_patroni_config_without_citus_uses_etcd_v2_when_asked():
     s = plain_settings()
     config = render.patroni_config(s, s.groups[0], s.groups[0].members[0], CREDENTIALS)
     assert "citus" not in config
-    assert config["etcd"] == {"hosts": ["172.30.1.1:2379", "172.30.1.2:2379", "172.30.1.3:2379"]}
-    assert config["postgresql"]["bin_dir"] == "/usr/lib/postgresql/15/bin"
+    assert config["etcd"] == {"hosts": ETCD_HOSTS}
+    assert config["postgresql"]["bin_dir"] == conventions.postgres_bin_dir(15)
 
 
 def test_user_parameters_reach_the_dcs_bootstrap():
@@ -86,7 +89,7 @@ def test_yaml_quotes_awkward_passwords():
 def test_pgpass_escapes_colons_and_backslashes():
     s = citus_settings()
     line = render.pgpass(s, render.Credentials("p:a\\ss-word-long", "r" * 12, "x" * 12))
-    assert line == "*:5432:*:postgres:p\\:a\\\\ss-word-long\n"
+    assert line == f"*:{conventions.POSTGRES_PORT}:*:postgres:p\\:a\\\\ss-word-long\n"
 
 
 def test_etcd_command():
@@ -95,10 +98,11 @@ def test_etcd_command():
     command = render.etcd_command(s, member)
     assert command[0] == "etcd"
     assert "--name=citus-etcd-2" in command
-    assert "--initial-advertise-peer-urls=http://172.30.1.2:2380" in command
-    assert "--advertise-client-urls=http://172.30.1.2:2379" in command
-    assert ("--initial-cluster=citus-etcd-1=http://172.30.1.1:2380,"
-            "citus-etcd-2=http://172.30.1.2:2380,citus-etcd-3=http://172.30.1.3:2380") in command
+    assert f"--data-dir={conventions.ETCD_DATA_DIR}" in command
+    assert f"--initial-advertise-peer-urls=http://172.30.1.2:{PEER}" in command
+    assert f"--advertise-client-urls=http://172.30.1.2:{ETCD}" in command
+    assert ("--initial-cluster=" + ",".join(
+        f"citus-etcd-{i}=http://172.30.1.{i}:{PEER}" for i in (1, 2, 3))) in command
     assert "--initial-cluster-token=citus-etcd" in command
     assert "--auto-compaction-retention=1" in command
     assert not any(flag.startswith("--enable-v2") for flag in command)
@@ -114,8 +118,7 @@ def test_vip_manager_flags_in_citus_mode():
     assert "--interface=eth0" in command
     assert "--trigger-key=/service/citus/0/leader" in command
     assert "--trigger-value=citus-coord-2" in command
-    assert "--dcs-endpoints=http://172.30.1.1:2379,http://172.30.1.2:2379,http://172.30.1.3:2379" \
-        in command
+    assert f"--dcs-endpoints={','.join(f'http://{host}' for host in ETCD_HOSTS)}" in command
 
 
 def test_vip_manager_flags_without_citus():

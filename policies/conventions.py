@@ -1,0 +1,88 @@
+"""The conventions the program, the image, the policy pack and the tests share (documented in
+docs/conventions.md): label keys, role names, ports, paths inside the image, healthchecks.
+
+It lives in the pack and imports nothing but the standard library: the Pulumi CLI runs the pack
+from policies/ alone (only that directory is on its sys.path, and `pulumi policy publish` ships
+only that directory), so the pack cannot import the program's components/ (nor pulumi_docker,
+which its virtualenv lacks). The program and the tests import it as `policies.conventions`;
+policies/__init__.py imports nothing, so that loads no policy machinery.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Mapping, Tuple
+
+# --------------------------------------------------------------------------------------------
+# Labels (pulumi-docker `labels: [{label, value}]`); the pack identifies resources by them.
+# --------------------------------------------------------------------------------------------
+
+LABEL_PREFIX = "patroni-citus"
+LABEL_CLUSTER = f"{LABEL_PREFIX}.cluster"
+LABEL_ROLE = f"{LABEL_PREFIX}.role"
+LABEL_GROUP = f"{LABEL_PREFIX}.group"
+LABEL_MEMBER = f"{LABEL_PREFIX}.member"
+LABEL_DATA_PATH = f"{LABEL_PREFIX}.data-path"
+LABEL_MEMBER_RANGE = f"{LABEL_PREFIX}.member-range"
+LABEL_VIP = f"{LABEL_PREFIX}.vip"
+# retainOnDelete never reaches a policy (pulumi-policy 1.21 / the analyzer protocol only
+# carry protect, ignoreChanges, deleteBeforeReplace, aliases, customTimeouts,
+# additionalSecretOutputs and parent), so the component mirrors it in this volume label.
+LABEL_RETAIN = f"{LABEL_PREFIX}.retain"
+
+# The values of LABEL_ROLE.
+Role = Literal["etcd", "patroni", "vip-manager", "cadvisor", "fluentd", "adminer"]
+ROLE_ETCD: Role = "etcd"
+ROLE_PATRONI: Role = "patroni"
+ROLE_VIP_MANAGER: Role = "vip-manager"
+ROLE_CADVISOR: Role = "cadvisor"
+ROLE_FLUENTD: Role = "fluentd"
+ROLE_ADMINER: Role = "adminer"
+# Roles whose containers keep their state in a data volume at DATA_PATHS[role].
+DATA_ROLES: Tuple[Role, ...] = (ROLE_ETCD, ROLE_PATRONI)
+
+# --------------------------------------------------------------------------------------------
+# Ports
+# --------------------------------------------------------------------------------------------
+
+POSTGRES_PORT = 5432
+REST_API_PORT = 8008  # Patroni's REST API, also its /metrics
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+
+# --------------------------------------------------------------------------------------------
+# Paths inside the image (images/patroni/Dockerfile and pc-entrypoint create and use them)
+# --------------------------------------------------------------------------------------------
+
+ETCD_DATA_MOUNT = "/var/lib/etcd"
+ETCD_DATA_DIR = f"{ETCD_DATA_MOUNT}/data"
+PATRONI_DATA_MOUNT = "/var/lib/postgresql/data"  # a parent of PGDATA, never PGDATA itself
+PGDATA = f"{PATRONI_DATA_MOUNT}/pgdata"
+# pc-entrypoint stamps each Patroni start here; a vip-manager sidecar mounts the member's
+# volume read-only to see it.
+MEMBER_STAMP_PATH = f"{PATRONI_DATA_MOUNT}/.pc-member-started"
+PATRONI_CONFIG_PATH = "/etc/patroni/patroni.yml"
+PGPASS_PATH = "/var/lib/postgresql/.pgpass"  # libpq's default for the postgres user
+PG_SOCKET_DIR = "/var/run/postgresql"
+POSTGRES_UID = "999"  # fixed in the image so uploads can be owned by postgres
+DATA_PATHS: Mapping[Role, str] = {ROLE_ETCD: ETCD_DATA_MOUNT, ROLE_PATRONI: PATRONI_DATA_MOUNT}
+
+
+def postgres_bin_dir(major: int) -> str:
+    return f"/usr/lib/postgresql/{major}/bin"
+
+
+# --------------------------------------------------------------------------------------------
+# Healthchecks (Docker `healthcheck.tests`)
+# --------------------------------------------------------------------------------------------
+
+ETCD_HEALTHCHECK: Tuple[str, ...] = (
+    "CMD", "etcdctl", f"--endpoints=http://127.0.0.1:{ETCD_CLIENT_PORT}", "endpoint", "health")
+# /liveness answers 200 while the Patroni loop runs, even on a replica or while PostgreSQL
+# restarts; /health would mark a member unhealthy during a normal rewind or restart.
+PATRONI_HEALTHCHECK: Tuple[str, ...] = (
+    "CMD", "curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{REST_API_PORT}/liveness")
+
+
+def vip_manager_healthcheck(interface: str) -> Tuple[str, ...]:
+    # The sidecar is healthy while it still shares a live namespace with its member.
+    return ("CMD", "test", "-e", f"/sys/class/net/{interface}")

@@ -7,5 +7,12 @@ from .observability import Observability
 from .patroni_citus_group import DeployedMember, PatroniCitusGroup
 from .vip_manager import VipManager
 
-__all__ = ["PatroniCitusCluster", "ContainerOptions", "DeployedMember", "EtcdCluster",
-           "Observability", "PatroniCitusGroup", "VipManager"]
+__all__ = [
+    "PatroniCitusCluster",
+    "ContainerOptions",
+    "DeployedMember",
+    "EtcdCluster",
+    "Observability",
+    "PatroniCitusGroup",
+    "VipManager",
+]

@@ -36,8 +36,9 @@ class PatroniCitusCluster(pulumi.ComponentResource):
     observability: Observability
     prometheus_targets: pulumi.Output[list[dict]]
 
-    def __init__(self, name: str, settings: Settings,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("patroni-citus:index:PatroniCitusCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         scope = settings.cluster.scope
@@ -52,7 +53,8 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 args=render.image_build_args(settings),
             ),
             skip_push=True,
-            opts=child)
+            opts=child,
+        )
         # The local image id: a rebuild changes it, so dependent containers are replaced.
         image_ref = image.repo_digest
 
@@ -63,10 +65,14 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             f"{name}-net",
             name=settings.network.name,
             driver="bridge",
-            ipam_configs=[docker.NetworkIpamConfigArgs(
-                subnet=str(settings.network.subnet), gateway=str(settings.network.gateway))],
+            ipam_configs=[
+                docker.NetworkIpamConfigArgs(
+                    subnet=str(settings.network.subnet), gateway=str(settings.network.gateway)
+                )
+            ],
             labels=docker_labels(scope, **network_labels),
-            opts=child)
+            opts=child,
+        )
 
         credentials = self._credentials(name, settings, child)
 
@@ -77,58 +83,93 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         etcd_image: pulumi.Input[str] = image_ref
         if settings.etcd.image is not None:
             etcd_image = docker.RemoteImage(
-                f"{name}-etcd-image", name=settings.etcd.image, keep_locally=True,
-                opts=child).image_id
-        etcd = EtcdCluster(f"{name}-etcd", settings, network, etcd_image,
-                           container_options=container_options, opts=child)
+                f"{name}-etcd-image", name=settings.etcd.image, keep_locally=True, opts=child
+            ).image_id
+        etcd = EtcdCluster(
+            f"{name}-etcd",
+            settings,
+            network,
+            etcd_image,
+            container_options=container_options,
+            opts=child,
+        )
 
         groups = []
         for group in settings.groups:
-            groups.append(PatroniCitusGroup(
-                f"{name}-{group.label}", settings, group, network, image_ref, credentials,
-                container_options=container_options, depends_on=etcd.containers, opts=child))
+            groups.append(
+                PatroniCitusGroup(
+                    f"{name}-{group.label}",
+                    settings,
+                    group,
+                    network,
+                    image_ref,
+                    credentials,
+                    container_options=container_options,
+                    depends_on=etcd.containers,
+                    opts=child,
+                )
+            )
 
         sidecars: list[docker.Container] = []
         if settings.vip.enabled:
-            vip = VipManager(f"{name}-vip", settings, groups[settings.vip.group].deployed_members,
-                             image_ref, container_options=container_options,
-                             depends_on=etcd.containers, opts=child)
+            vip = VipManager(
+                f"{name}-vip",
+                settings,
+                groups[settings.vip.group].deployed_members,
+                image_ref,
+                container_options=container_options,
+                depends_on=etcd.containers,
+                opts=child,
+            )
             sidecars = vip.containers
 
         patroni_containers = [m.container for g in groups for m in g.deployed_members]
         probe = command.local.Command(
             f"{name}-group-leaders",
             create=render.group_leaders_command(
-                settings, [m.name for m in groups[0].deployed_members], LEADERS_TIMEOUT_S),
+                settings, [m.name for m in groups[0].deployed_members], LEADERS_TIMEOUT_S
+            ),
             # Asked again whenever a member is replaced.
             triggers=[c.id for c in patroni_containers],
-            opts=pulumi.ResourceOptions(parent=self,
-                                        depends_on=[*patroni_containers, *sidecars]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*patroni_containers, *sidecars]),
+        )
 
         self.vip = pulumi.Output.from_input(
-            str(settings.vip.address) if settings.vip.enabled else None)
+            str(settings.vip.address) if settings.vip.enabled else None
+        )
         self.coordinator = self._coordinator(settings)
         self.coordinator_password = pulumi.Output.secret(credentials.apply(lambda c: c.superuser))
         self.etcd_endpoints = etcd.client_endpoints
-        self.members = pulumi.Output.from_input({
-            str(g.number): [{"name": m.name, "address": str(m.address)} for m in g.members]
-            for g in settings.groups})
+        self.members = pulumi.Output.from_input(
+            {
+                str(g.number): [{"name": m.name, "address": str(m.address)} for m in g.members]
+                for g in settings.groups
+            }
+        )
         self.group_leaders = probe.stdout.apply(json.loads)
         self.prometheus_targets = pulumi.Output.from_input(prometheus_targets(settings))
-        self.register_outputs({
-            "vip": self.vip, "coordinator": self.coordinator,
-            "coordinator_password": self.coordinator_password,
-            "etcd_endpoints": self.etcd_endpoints, "members": self.members,
-            "group_leaders": self.group_leaders, "prometheus_targets": self.prometheus_targets})
+        self.register_outputs(
+            {
+                "vip": self.vip,
+                "coordinator": self.coordinator,
+                "coordinator_password": self.coordinator_password,
+                "etcd_endpoints": self.etcd_endpoints,
+                "members": self.members,
+                "group_leaders": self.group_leaders,
+                "prometheus_targets": self.prometheus_targets,
+            }
+        )
 
     @staticmethod
-    def _credentials(name: str, settings: Settings,
-                     opts: pulumi.ResourceOptions) -> pulumi.Output[render.Credentials]:
+    def _credentials(
+        name: str, settings: Settings, opts: pulumi.ResourceOptions
+    ) -> pulumi.Output[render.Credentials]:
         def password(key: str, supplied: Optional[str]) -> pulumi.Output[str]:
             if supplied is not None:
                 return pulumi.Output.secret(supplied)
-            return random.RandomPassword(f"{name}-{key}-password", length=32, special=False,
-                                         opts=opts).result
+            return random.RandomPassword(
+                f"{name}-{key}-password", length=32, special=False, opts=opts
+            ).result
 
         passwords = settings.passwords
         return pulumi.Output.all(
@@ -142,10 +183,12 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         """Where clients connect, as one libpq host list. The password is a separate secret
         output so these details stay readable."""
         database = settings.citus.database if settings.citus.enabled else "postgres"
-        return pulumi.Output.from_input({
-            "host": ",".join(settings.coordinator_hosts),
-            "port": conventions.POSTGRES_PORT,
-            "database": database,
-            "user": settings.patroni.superuser,
-            "targetSessionAttrs": "read-write",
-        })
+        return pulumi.Output.from_input(
+            {
+                "host": ",".join(settings.coordinator_hosts),
+                "port": conventions.POSTGRES_PORT,
+                "database": database,
+                "user": settings.patroni.superuser,
+                "targetSessionAttrs": "read-write",
+            }
+        )

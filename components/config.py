@@ -13,7 +13,7 @@ from .settings import CONFIG_NAMESPACE, PASSWORD_KEYS, Settings, Unreadable, loa
 def _project_keys() -> set[str]:
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     prefix = f"{CONFIG_NAMESPACE}:"
-    return {key[len(prefix):] for key in keys if key.startswith(prefix)}
+    return {key[len(prefix) :] for key in keys if key.startswith(prefix)}
 
 
 def _parse(value: Any) -> Any:
@@ -42,11 +42,17 @@ def _is_secret(key: str) -> bool:
 def read_settings() -> Settings:
     """Validates the whole stack config; raises SettingsError listing every problem."""
     keys = _project_keys()
-    raw = {key: _parse(runtime_config.get_config(f"{CONFIG_NAMESPACE}:{key}"))
-           for key in keys if key not in PASSWORD_KEYS}
+    raw = {
+        key: _parse(runtime_config.get_config(f"{CONFIG_NAMESPACE}:{key}"))
+        for key in keys
+        if key not in PASSWORD_KEYS
+    }
     # A password set with `--path` arrives as an object: parsed, so it is refused as one.
-    secrets = {key: _password(runtime_config.get_config(f"{CONFIG_NAMESPACE}:{key}"))
-               for key in PASSWORD_KEYS if key in keys}
+    secrets = {
+        key: _password(runtime_config.get_config(f"{CONFIG_NAMESPACE}:{key}"))
+        for key in PASSWORD_KEYS
+        if key in keys
+    }
     plaintext = frozenset(key for key in PASSWORD_KEYS if key in keys and not _is_secret(key))
     secret_sections = frozenset(key for key in raw if _is_secret(key))
     return load_settings(raw, secrets, plaintext, secret_sections)

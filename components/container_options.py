@@ -26,12 +26,21 @@ class ContainerOptions:
     # Resources every cluster container waits for (fluentd, when logs go there).
     depends_on: tuple[pulumi.Resource, ...] = ()
 
-    def container(self, resource_name: str, *, parent: pulumi.Resource, scope: str,
-                  role: conventions.Role, name: str, image: pulumi.Input[str],
-                  healthcheck: Sequence[str],
-                  labels: Optional[Mapping[str, object]] = None,
-                  capabilities: Optional[docker.ContainerCapabilitiesArgs] = None,
-                  depends_on: Sequence[pulumi.Resource] = (), **args: Any) -> docker.Container:
+    def container(
+        self,
+        resource_name: str,
+        *,
+        parent: pulumi.Resource,
+        scope: str,
+        role: conventions.Role,
+        name: str,
+        image: pulumi.Input[str],
+        healthcheck: Sequence[str],
+        labels: Optional[Mapping[str, object]] = None,
+        capabilities: Optional[docker.ContainerCapabilitiesArgs] = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+        **args: Any,
+    ) -> docker.Container:
         """A docker.Container named `name` with the shared arguments; `labels` takes
         docker_labels' short names (member=, group=, ...), `args` the container's own
         (command, volumes, networks, ...)."""
@@ -41,9 +50,12 @@ class ContainerOptions:
             image=image,
             labels=docker_labels(scope, role, **(labels or {})),
             healthcheck=docker.ContainerHealthcheckArgs(
-                tests=list(healthcheck), interval=self.health_interval,
-                timeout=self.health_timeout, retries=self.health_retries,
-                start_period=self.health_start_period),
+                tests=list(healthcheck),
+                interval=self.health_interval,
+                timeout=self.health_timeout,
+                retries=self.health_retries,
+                start_period=self.health_start_period,
+            ),
             restart="unless-stopped",
             # Docker grants NET_RAW by default; only vip-manager sidecars need it (they pass
             # their own capabilities).
@@ -51,13 +63,15 @@ class ContainerOptions:
             **self._logging(name),
             **args,
             # Fixed container names: the old container must go before its replacement starts.
-            opts=pulumi.ResourceOptions(parent=parent,
-                                        depends_on=[*depends_on, *self.depends_on],
-                                        delete_before_replace=True))
+            opts=pulumi.ResourceOptions(
+                parent=parent,
+                depends_on=[*depends_on, *self.depends_on],
+                delete_before_replace=True,
+            ),
+        )
 
     def _logging(self, container_name: str) -> dict[str, Any]:
         """Keyword arguments for docker.Container: empty when logs stay with Docker's default."""
         if self.log_driver is None:
             return {}
-        return {"log_driver": self.log_driver,
-                "log_opts": {**self.log_opts, "tag": container_name}}
+        return {"log_driver": self.log_driver, "log_opts": {**self.log_opts, "tag": container_name}}

@@ -13,14 +13,20 @@ from .labels import docker_labels
 from .settings import Settings
 
 
-def data_volume(resource_name: str, docker_name: str, settings: Settings, role: conventions.Role,
-                parent: pulumi.Resource, member: Optional[str] = None) -> docker.Volume:
+def data_volume(
+    resource_name: str,
+    docker_name: str,
+    settings: Settings,
+    role: conventions.Role,
+    parent: pulumi.Resource,
+    member: Optional[str] = None,
+) -> docker.Volume:
     """A volume kept in Docker when the stack is destroyed unless volumes.retainOnDelete is
     false. Its `retain` label mirrors that option, which policy packs cannot see."""
     extra = {"member": member} if member is not None else {}
     return docker.Volume(
         resource_name,
         name=docker_name,
-        labels=docker_labels(settings.cluster.scope, role, retain=settings.retain_volumes,
-                             **extra),
-        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=settings.retain_volumes))
+        labels=docker_labels(settings.cluster.scope, role, retain=settings.retain_volumes, **extra),
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=settings.retain_volumes),
+    )

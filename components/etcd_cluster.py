@@ -20,16 +20,29 @@ class EtcdCluster(pulumi.ComponentResource):
 
     client_endpoints: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, settings: Settings, network: docker.Network,
-                 image: pulumi.Input[str], *, container_options: ContainerOptions,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        network: docker.Network,
+        image: pulumi.Input[str],
+        *,
+        container_options: ContainerOptions,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__("patroni-citus:index:EtcdCluster", name, None, opts)
         scope = settings.cluster.scope
         self.containers: list[docker.Container] = []
         for member in settings.etcd_members:
             child = f"{name}-{member.index + 1}"
-            volume = data_volume(f"{child}-data", f"{member.name}-data", settings,
-                                 conventions.ROLE_ETCD, parent=self, member=member.name)
+            volume = data_volume(
+                f"{child}-data",
+                f"{member.name}-data",
+                settings,
+                conventions.ROLE_ETCD,
+                parent=self,
+                member=member.name,
+            )
             container = container_options.container(
                 child,
                 parent=self,
@@ -41,11 +54,17 @@ class EtcdCluster(pulumi.ComponentResource):
                 labels={"member": member.name, "data_path": conventions.ETCD_DATA_MOUNT},
                 hostname=member.name,
                 command=render.etcd_command(settings, member),
-                networks_advanced=[docker.ContainerNetworksAdvancedArgs(
-                    name=network.name, ipv4_address=str(member.address))],
-                volumes=[docker.ContainerVolumeArgs(
-                    volume_name=volume.name, container_path=conventions.ETCD_DATA_MOUNT)])
+                networks_advanced=[
+                    docker.ContainerNetworksAdvancedArgs(
+                        name=network.name, ipv4_address=str(member.address)
+                    )
+                ],
+                volumes=[
+                    docker.ContainerVolumeArgs(
+                        volume_name=volume.name, container_path=conventions.ETCD_DATA_MOUNT
+                    )
+                ],
+            )
             self.containers.append(container)
         self.client_endpoints = pulumi.Output.from_input(render.etcd_client_urls(settings))
         self.register_outputs({"client_endpoints": self.client_endpoints})
-

@@ -9,14 +9,19 @@ from typing import Optional
 from policies import conventions
 
 # docker_labels' keyword names for the labels other than cluster and role.
-_EXTRA_LABELS = {"member": conventions.LABEL_MEMBER, "group": conventions.LABEL_GROUP,
-                 "data_path": conventions.LABEL_DATA_PATH,
-                 "member_range": conventions.LABEL_MEMBER_RANGE, "vip": conventions.LABEL_VIP,
-                 "retain": conventions.LABEL_RETAIN}
+_EXTRA_LABELS = {
+    "member": conventions.LABEL_MEMBER,
+    "group": conventions.LABEL_GROUP,
+    "data_path": conventions.LABEL_DATA_PATH,
+    "member_range": conventions.LABEL_MEMBER_RANGE,
+    "vip": conventions.LABEL_VIP,
+    "retain": conventions.LABEL_RETAIN,
+}
 
 
-def docker_labels(scope: str, role: Optional[conventions.Role] = None,
-                  **extra: object) -> list[dict[str, str]]:
+def docker_labels(
+    scope: str, role: Optional[conventions.Role] = None, **extra: object
+) -> list[dict[str, str]]:
     """Labels in pulumi-docker's list form, `[{label, value}]`, sorted for stable diffs.
     `extra` takes the other labels by their short names: member=, group=, data_path=,
     member_range=, vip=, retain=; booleans are written in lowercase."""

@@ -31,8 +31,13 @@ class Observability(pulumi.ComponentResource):
     fluentd_address: pulumi.Output[Optional[str]]
     adminer_url: pulumi.Output[Optional[str]]
 
-    def __init__(self, name: str, settings: Settings, network: docker.Network,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        network: docker.Network,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__("patroni-citus:index:Observability", name, None, opts)
         obs = settings.observability
         self.containers: list[docker.Container] = []
@@ -47,9 +52,9 @@ class Observability(pulumi.ComponentResource):
             # published port. Async: a fluentd outage must never stop a database container.
             self.container_options = ContainerOptions(
                 log_driver="fluentd",
-                log_opts={"fluentd-address": f"tcp://{fluentd_address}",
-                          "fluentd-async": "true"},
-                depends_on=(fluentd,))
+                log_opts={"fluentd-address": f"tcp://{fluentd_address}", "fluentd-async": "true"},
+                depends_on=(fluentd,),
+            )
         if obs.active("cadvisor"):
             self._cadvisor(name, settings)
             cadvisor_url = f"http://{obs.cadvisor.host_ip}:{obs.cadvisor.host_port}"
@@ -60,13 +65,21 @@ class Observability(pulumi.ComponentResource):
         self.cadvisor_url = pulumi.Output.from_input(cadvisor_url)
         self.fluentd_address = pulumi.Output.from_input(fluentd_address)
         self.adminer_url = pulumi.Output.from_input(adminer_url)
-        self.register_outputs({"cadvisor_url": self.cadvisor_url,
-                               "fluentd_address": self.fluentd_address,
-                               "adminer_url": self.adminer_url})
+        self.register_outputs(
+            {
+                "cadvisor_url": self.cadvisor_url,
+                "fluentd_address": self.fluentd_address,
+                "adminer_url": self.adminer_url,
+            }
+        )
 
     def _image(self, name: str, reference: str) -> pulumi.Output[str]:
-        return docker.RemoteImage(f"{name}-image", name=reference, keep_locally=True,
-                                  opts=pulumi.ResourceOptions(parent=self)).image_id
+        return docker.RemoteImage(
+            f"{name}-image",
+            name=reference,
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        ).image_id
 
     def _container(self, resource_name: str, **args: Any) -> docker.Container:
         container = SERVICE_OPTIONS.container(resource_name, parent=self, **args)
@@ -77,8 +90,13 @@ class Observability(pulumi.ComponentResource):
         service = settings.observability.fluentd
         scope = settings.cluster.scope
         child = f"{name}-fluentd"
-        volume = data_volume(f"{child}-data", f"{scope}-fluentd-data", settings,
-                             conventions.ROLE_FLUENTD, parent=self)
+        volume = data_volume(
+            f"{child}-data",
+            f"{scope}-fluentd-data",
+            settings,
+            conventions.ROLE_FLUENTD,
+            parent=self,
+        )
         return self._container(
             child,
             scope=scope,
@@ -86,39 +104,72 @@ class Observability(pulumi.ComponentResource):
             name=f"{scope}-fluentd",
             image=self._image(child, service.image),
             healthcheck=[
-                "CMD", "ruby", "-rnet/http", "-e",
+                "CMD",
+                "ruby",
+                "-rnet/http",
+                "-e",
                 "exit Net::HTTP.get_response(URI('http://127.0.0.1:24220/api/plugins.json'))"
-                ".is_a?(Net::HTTPSuccess)"],
+                ".is_a?(Net::HTTPSuccess)",
+            ],
             labels={"data_path": FLUENTD_LOG_DIR},
-            uploads=[docker.ContainerUploadArgs(file="/fluentd/etc/fluent.conf",
-                                                content=FLUENTD_CONF.read_text())],
-            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name,
-                                                container_path=FLUENTD_LOG_DIR)],
-            ports=[docker.ContainerPortArgs(internal=FLUENTD_PORT, external=service.host_port,
-                                            ip=service.host_ip, protocol="tcp")])
+            uploads=[
+                docker.ContainerUploadArgs(
+                    file="/fluentd/etc/fluent.conf", content=FLUENTD_CONF.read_text()
+                )
+            ],
+            volumes=[
+                docker.ContainerVolumeArgs(volume_name=volume.name, container_path=FLUENTD_LOG_DIR)
+            ],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=FLUENTD_PORT,
+                    external=service.host_port,
+                    ip=service.host_ip,
+                    protocol="tcp",
+                )
+            ],
+        )
 
     def _cadvisor(self, name: str, settings: Settings) -> docker.Container:
         service = settings.observability.cadvisor
         scope = settings.cluster.scope
         child = f"{name}-cadvisor"
-        read_only = [("/", "/rootfs"), ("/var/run", "/var/run"), ("/sys", "/sys"),
-                     ("/var/lib/docker", "/var/lib/docker")]
+        read_only = [
+            ("/", "/rootfs"),
+            ("/var/run", "/var/run"),
+            ("/sys", "/sys"),
+            ("/var/lib/docker", "/var/lib/docker"),
+        ]
         return self._container(
             child,
             scope=scope,
             role=conventions.ROLE_CADVISOR,
             name=f"{scope}-cadvisor",
             image=self._image(child, service.image),
-            healthcheck=["CMD", "wget", "--quiet", "--tries=1", "--spider",
-                         f"http://127.0.0.1:{CADVISOR_PORT}/healthz"],
+            healthcheck=[
+                "CMD",
+                "wget",
+                "--quiet",
+                "--tries=1",
+                "--spider",
+                f"http://127.0.0.1:{CADVISOR_PORT}/healthz",
+            ],
             command=["--docker_only=true", "--housekeeping_interval=10s"],
-            mounts=[docker.ContainerMountArgs(type="bind", source=source, target=target,
-                                              read_only=True) for source, target in read_only],
-            ports=[docker.ContainerPortArgs(internal=CADVISOR_PORT, external=service.host_port,
-                                            ip=service.host_ip, protocol="tcp")])
+            mounts=[
+                docker.ContainerMountArgs(type="bind", source=source, target=target, read_only=True)
+                for source, target in read_only
+            ],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=CADVISOR_PORT,
+                    external=service.host_port,
+                    ip=service.host_ip,
+                    protocol="tcp",
+                )
+            ],
+        )
 
-    def _adminer(self, name: str, settings: Settings,
-                 network: docker.Network) -> docker.Container:
+    def _adminer(self, name: str, settings: Settings, network: docker.Network) -> docker.Container:
         service = settings.observability.adminer
         scope = settings.cluster.scope
         child = f"{name}-adminer"
@@ -129,22 +180,38 @@ class Observability(pulumi.ComponentResource):
             name=f"{scope}-adminer",
             image=self._image(child, service.image),
             healthcheck=[
-                "CMD", "php", "-r",
-                f"exit(@file_get_contents('http://127.0.0.1:{ADMINER_PORT}') === false ? 1 : 0);"],
+                "CMD",
+                "php",
+                "-r",
+                f"exit(@file_get_contents('http://127.0.0.1:{ADMINER_PORT}') === false ? 1 : 0);",
+            ],
             # Adminer takes one server: the VIP, or else the first coordinator member.
             envs=[f"ADMINER_DEFAULT_SERVER={settings.coordinator_hosts[0]}"],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(
-                name=network.name, ipv4_address=str(settings.adminer_address))],
-            ports=[docker.ContainerPortArgs(internal=ADMINER_PORT, external=service.host_port,
-                                            ip=service.host_ip, protocol="tcp")])
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(
+                    name=network.name, ipv4_address=str(settings.adminer_address)
+                )
+            ],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=ADMINER_PORT,
+                    external=service.host_port,
+                    ip=service.host_ip,
+                    protocol="tcp",
+                )
+            ],
+        )
 
 
 def prometheus_targets(settings: Settings) -> list[dict]:
     """Scrape targets in Prometheus' file_sd format: Patroni serves /metrics on its REST port,
     etcd on its client port."""
     scope = settings.cluster.scope
-    patroni = [f"{m.address}:{conventions.REST_API_PORT}"
-               for g in settings.groups for m in g.members]
+    patroni = [
+        f"{m.address}:{conventions.REST_API_PORT}" for g in settings.groups for m in g.members
+    ]
     etcd = [f"{m.address}:{conventions.ETCD_CLIENT_PORT}" for m in settings.etcd_members]
-    return [{"targets": patroni, "labels": {"job": "patroni", "cluster": scope}},
-            {"targets": etcd, "labels": {"job": "etcd", "cluster": scope}}]
+    return [
+        {"targets": patroni, "labels": {"job": "patroni", "cluster": scope}},
+        {"targets": etcd, "labels": {"job": "etcd", "cluster": scope}},
+    ]

@@ -41,26 +41,46 @@ class PatroniCitusGroup(pulumi.ComponentResource):
     members: pulumi.Output[list[dict]]
     deployed_members: tuple[DeployedMember, ...]
 
-    def __init__(self, name: str, settings: Settings, group: Group, network: docker.Network,
-                 image: pulumi.Input[str], credentials: pulumi.Output[render.Credentials], *,
-                 container_options: ContainerOptions, depends_on: Sequence[pulumi.Resource] = (),
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        group: Group,
+        network: docker.Network,
+        image: pulumi.Input[str],
+        credentials: pulumi.Output[render.Credentials],
+        *,
+        container_options: ContainerOptions,
+        depends_on: Sequence[pulumi.Resource] = (),
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__("patroni-citus:index:PatroniCitusGroup", name, None, opts)
         scope = settings.cluster.scope
         limits = settings.patroni.resources
         deployed: list[DeployedMember] = []
         for member in group.members:
             child = f"{name}-{member.index + 1}"
-            volume = data_volume(f"{child}-data", f"{member.name}-data", settings,
-                                 conventions.ROLE_PATRONI, parent=self, member=member.name)
+            volume = data_volume(
+                f"{child}-data",
+                f"{member.name}-data",
+                settings,
+                conventions.ROLE_PATRONI,
+                parent=self,
+                member=member.name,
+            )
             # Passwords reach the member only inside these uploaded files, never through
             # environment variables or labels, and stay secret in the state.
-            patroni_yaml = credentials.apply(lambda c, m=member: render.to_yaml(
-                render.patroni_config(settings, group, m, c)))
+            patroni_yaml = credentials.apply(
+                lambda c, m=member: render.to_yaml(render.patroni_config(settings, group, m, c))
+            )
             uploads = [_postgres_secret(conventions.PATRONI_CONFIG_PATH, patroni_yaml)]
             if settings.citus.enabled:
-                uploads.append(_postgres_secret(conventions.PGPASS_PATH, credentials.apply(
-                    lambda c: render.pgpass(settings, c))))
+                uploads.append(
+                    _postgres_secret(
+                        conventions.PGPASS_PATH,
+                        credentials.apply(lambda c: render.pgpass(settings, c)),
+                    )
+                )
             container = container_options.container(
                 child,
                 parent=self,
@@ -69,31 +89,46 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 name=member.name,
                 image=image,
                 healthcheck=conventions.PATRONI_HEALTHCHECK,
-                labels={"member": member.name, "group": group.number,
-                        "data_path": conventions.PATRONI_DATA_MOUNT},
+                labels={
+                    "member": member.name,
+                    "group": group.number,
+                    "data_path": conventions.PATRONI_DATA_MOUNT,
+                },
                 depends_on=depends_on,
                 hostname=member.name,
                 command=["patroni"],
-                networks_advanced=[docker.ContainerNetworksAdvancedArgs(
-                    name=network.name, ipv4_address=str(member.address))],
-                volumes=[docker.ContainerVolumeArgs(
-                    volume_name=volume.name, container_path=conventions.PATRONI_DATA_MOUNT)],
+                networks_advanced=[
+                    docker.ContainerNetworksAdvancedArgs(
+                        name=network.name, ipv4_address=str(member.address)
+                    )
+                ],
+                volumes=[
+                    docker.ContainerVolumeArgs(
+                        volume_name=volume.name, container_path=conventions.PATRONI_DATA_MOUNT
+                    )
+                ],
                 uploads=uploads,
                 # Patroni stops PostgreSQL with a fast shutdown on SIGTERM; give it time.
                 stop_timeout=60,
                 destroy_grace_seconds=60,
                 memory=limits.memory_mb or None,
                 cpus=limits.cpus,
-                shm_size=limits.shm_size_mb)
+                shm_size=limits.shm_size_mb,
+            )
             deployed.append(DeployedMember(member, container, volume))
         self.deployed_members = tuple(deployed)
         self.members = pulumi.Output.from_input(
-            [{"name": m.name, "address": m.address} for m in self.deployed_members])
+            [{"name": m.name, "address": m.address} for m in self.deployed_members]
+        )
         self.register_outputs({"members": self.members})
 
 
 def _postgres_secret(path: str, content: pulumi.Output[str]) -> docker.ContainerUploadArgs:
     """A file only the postgres user can read, kept secret in the state."""
     return docker.ContainerUploadArgs(
-        file=path, content=pulumi.Output.secret(content), owner=conventions.POSTGRES_UID,
-        group=conventions.POSTGRES_UID, permissions="0600")
+        file=path,
+        content=pulumi.Output.secret(content),
+        owner=conventions.POSTGRES_UID,
+        group=conventions.POSTGRES_UID,
+        permissions="0600",
+    )

@@ -56,7 +56,8 @@ def etcd_command(settings: Settings, member: Member) -> list[str]:
     """etcd's flags for one member. Flags only: etcd refuses a setting given both as an
     ETCD_* variable and as a flag, so the environment stays clean."""
     initial_cluster = ",".join(
-        f"{m.name}=http://{m.address}:{conventions.ETCD_PEER_PORT}" for m in settings.etcd_members)
+        f"{m.name}=http://{m.address}:{conventions.ETCD_PEER_PORT}" for m in settings.etcd_members
+    )
     command = [
         "etcd",
         f"--name={member.name}",
@@ -90,8 +91,9 @@ def pg_hba(settings: Settings) -> list[str]:
     ]
 
 
-def patroni_config(settings: Settings, group: Group, member: Member,
-                   credentials: Credentials) -> dict:
+def patroni_config(
+    settings: Settings, group: Group, member: Member, credentials: Credentials
+) -> dict:
     """Patroni's configuration for one member, as a dict ready for YAML."""
     p = settings.patroni
     dcs_hosts = [f"{m.address}:{conventions.ETCD_CLIENT_PORT}" for m in settings.etcd_members]
@@ -145,8 +147,12 @@ def patroni_config(settings: Settings, group: Group, member: Member,
         "create_replica_methods": ["basebackup"],
         "parameters": {"unix_socket_directories": conventions.PG_SOCKET_DIR},
     }
-    config["tags"] = {"nofailover": False, "noloadbalance": False,
-                      "clonefrom": False, "nosync": False}
+    config["tags"] = {
+        "nofailover": False,
+        "noloadbalance": False,
+        "clonefrom": False,
+        "nosync": False,
+    }
     return config
 
 
@@ -186,6 +192,16 @@ def group_leaders_command(settings: Settings, containers: list[str], timeout_s: 
     wherever the Docker CLI reaches the engine, even when the cluster network is not routable
     from the machine running Pulumi."""
     groups = ",".join(str(g.number) for g in settings.groups)
-    return shlex.join(["python3", "scripts/group_leaders.py", "--groups", groups,
-                       "--timeout", str(timeout_s), "--config", conventions.PATRONI_CONFIG_PATH,
-                       *containers])
+    return shlex.join(
+        [
+            "python3",
+            "scripts/group_leaders.py",
+            "--groups",
+            groups,
+            "--timeout",
+            str(timeout_s),
+            "--config",
+            conventions.PATRONI_CONFIG_PATH,
+            *containers,
+        ]
+    )

@@ -102,7 +102,7 @@ def line_allows(line_or_release: str, floor: str) -> bool:
     parts = version_key(line_or_release)
     floor_parts = version_key(floor)
     # The newest release of a line starts with the line's own parts and can be anything after.
-    return parts >= floor_parts[:len(parts)] if len(parts) < 3 else parts >= floor_parts
+    return parts >= floor_parts[: len(parts)] if len(parts) < 3 else parts >= floor_parts
 
 
 def patroni_floor(postgres_major: int) -> str:

@@ -21,10 +21,17 @@ class VipManager(pulumi.ComponentResource):
 
     address: pulumi.Output[str]
 
-    def __init__(self, name: str, settings: Settings, members: Sequence[DeployedMember],
-                 image: pulumi.Input[str], *, container_options: ContainerOptions,
-                 depends_on: Sequence[pulumi.Resource] = (),
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        members: Sequence[DeployedMember],
+        image: pulumi.Input[str],
+        *,
+        container_options: ContainerOptions,
+        depends_on: Sequence[pulumi.Resource] = (),
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__("patroni-citus:index:VipManager", name, None, opts)
         scope = settings.cluster.scope
         self.containers: list[docker.Container] = []
@@ -40,8 +47,11 @@ class VipManager(pulumi.ComponentResource):
                 name=sidecar_name,
                 image=image,
                 healthcheck=conventions.vip_manager_healthcheck(settings.vip.interface),
-                labels={"member": member.name, "group": member.spec.group,
-                        "vip": settings.vip.address},
+                labels={
+                    "member": member.name,
+                    "group": member.spec.group,
+                    "vip": settings.vip.address,
+                },
                 # Only the sidecar may change addresses; the member itself gets no capability.
                 capabilities=docker.ContainerCapabilitiesArgs(adds=["NET_ADMIN", "NET_RAW"]),
                 # It joins its member's namespace, so it starts after its member.
@@ -53,14 +63,19 @@ class VipManager(pulumi.ComponentResource):
                 # Docker retries a sidecar's restart only once, and that fails while its member
                 # is down. The member stamps each start into its volume; the sidecar, which can
                 # read it here, waits for a new stamp before it exits to be restarted.
-                volumes=[docker.ContainerVolumeArgs(
-                    volume_name=member.volume.name, container_path=conventions.PATRONI_DATA_MOUNT,
-                    read_only=True)],
+                volumes=[
+                    docker.ContainerVolumeArgs(
+                        volume_name=member.volume.name,
+                        container_path=conventions.PATRONI_DATA_MOUNT,
+                        read_only=True,
+                    )
+                ],
                 # Changing addresses needs root with NET_ADMIN/NET_RAW (the capabilities above).
                 user="root",
                 # vip-manager removes the VIP cleanly only on SIGINT.
                 stop_signal="SIGINT",
-                stop_timeout=10)
+                stop_timeout=10,
+            )
             self.containers.append(container)
         self.address = pulumi.Output.from_input(str(settings.vip.address))
         self.register_outputs({"address": self.address})

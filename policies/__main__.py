@@ -3,9 +3,8 @@
 The rules live in rules.py (plain functions), the pulumi-policy wrappers in pack.py.
 """
 
-from pulumi_policy import EnforcementLevel, PolicyPack
-
 from pack import PACK_NAME, build_policies
+from pulumi_policy import EnforcementLevel, PolicyPack
 
 PolicyPack(
     name=PACK_NAME,

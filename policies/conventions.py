@@ -76,11 +76,22 @@ def postgres_bin_dir(major: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 ETCD_HEALTHCHECK: Tuple[str, ...] = (
-    "CMD", "etcdctl", f"--endpoints=http://127.0.0.1:{ETCD_CLIENT_PORT}", "endpoint", "health")
+    "CMD",
+    "etcdctl",
+    f"--endpoints=http://127.0.0.1:{ETCD_CLIENT_PORT}",
+    "endpoint",
+    "health",
+)
 # /liveness answers 200 while the Patroni loop runs, even on a replica or while PostgreSQL
 # restarts; /health would mark a member unhealthy during a normal rewind or restart.
 PATRONI_HEALTHCHECK: Tuple[str, ...] = (
-    "CMD", "curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{REST_API_PORT}/liveness")
+    "CMD",
+    "curl",
+    "-fsS",
+    "-o",
+    "/dev/null",
+    f"http://127.0.0.1:{REST_API_PORT}/liveness",
+)
 
 
 def vip_manager_healthcheck(interface: str) -> Tuple[str, ...]:

@@ -50,9 +50,17 @@ except ImportError:  # run by Pulumi: runpy puts policies/ itself on sys.path
 
 PACK_NAME = "patroni-citus"
 
-_SENTINELS = frozenset((UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE,
-                        UNKNOWN_ARRAY_VALUE, UNKNOWN_ASSET_VALUE, UNKNOWN_ARCHIVE_VALUE,
-                        UNKNOWN_OBJECT_VALUE))
+_SENTINELS = frozenset(
+    (
+        UNKNOWN_BOOLEAN_VALUE,
+        UNKNOWN_NUMBER_VALUE,
+        UNKNOWN_STRING_VALUE,
+        UNKNOWN_ARRAY_VALUE,
+        UNKNOWN_ASSET_VALUE,
+        UNKNOWN_ARCHIVE_VALUE,
+        UNKNOWN_OBJECT_VALUE,
+    )
+)
 
 
 def to_plain(value: Any) -> Any:
@@ -88,17 +96,27 @@ def to_plain(value: Any) -> Any:
 def resource_from_args(args: ResourceValidationArgs) -> rules.Resource:
     opts = args.opts
     return rules.Resource(
-        type=args.resource_type, name=args.name, urn=args.urn, props=to_plain(args.props),
-        protect=bool(getattr(opts, "protect", False)), parent=getattr(opts, "parent", None) or None)
+        type=args.resource_type,
+        name=args.name,
+        urn=args.urn,
+        props=to_plain(args.props),
+        protect=bool(getattr(opts, "protect", False)),
+        parent=getattr(opts, "parent", None) or None,
+    )
 
 
 def resource_from_policy_resource(r: Any) -> rules.Resource:
     opts = r.opts
     parent = getattr(opts, "parent", None) or (r.parent.urn if getattr(r, "parent", None) else None)
     return rules.Resource(
-        type=r.resource_type, name=r.name, urn=r.urn, props=to_plain(r.props),
-        protect=bool(getattr(opts, "protect", False)), parent=parent,
-        dependencies=tuple(d.urn for d in (getattr(r, "dependencies", None) or [])))
+        type=r.resource_type,
+        name=r.name,
+        urn=r.urn,
+        props=to_plain(r.props),
+        protect=bool(getattr(opts, "protect", False)),
+        parent=parent,
+        dependencies=tuple(d.urn for d in (getattr(r, "dependencies", None) or [])),
+    )
 
 
 def _schema(rule: rules.Rule):
@@ -112,8 +130,12 @@ def _resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:
             report_violation(v.message)
 
     return ResourceValidationPolicy(
-        name=rule.name, description=rule.description, validate=validate,
-        enforcement_level=EnforcementLevel(rule.enforcement_level), config_schema=_schema(rule))
+        name=rule.name,
+        description=rule.description,
+        validate=validate,
+        enforcement_level=EnforcementLevel(rule.enforcement_level),
+        config_schema=_schema(rule),
+    )
 
 
 def _stack_policy(rule: rules.Rule) -> StackValidationPolicy:
@@ -123,8 +145,12 @@ def _stack_policy(rule: rules.Rule) -> StackValidationPolicy:
             report_violation(v.message, v.urn)
 
     return StackValidationPolicy(
-        name=rule.name, description=rule.description, validate=validate,
-        enforcement_level=EnforcementLevel(rule.enforcement_level), config_schema=_schema(rule))
+        name=rule.name,
+        description=rule.description,
+        validate=validate,
+        enforcement_level=EnforcementLevel(rule.enforcement_level),
+        config_schema=_schema(rule),
+    )
 
 
 def build_policies() -> List[Any]:

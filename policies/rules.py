@@ -47,9 +47,9 @@ except ImportError:  # run by Pulumi: runpy puts policies/ itself on sys.path
 class _Unknown:
     """A value the engine does not know yet (preview). Compare with ``is UNKNOWN``."""
 
-    _instance: Optional["_Unknown"] = None
+    _instance: Optional[_Unknown] = None
 
-    def __new__(cls) -> "_Unknown":
+    def __new__(cls) -> _Unknown:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -272,11 +272,15 @@ def check_etcd_quorum(resources: Sequence[Resource], config: Mapping[str, Any]) 
             continue
         if not cluster:
             if role == conventions.ROLE_ETCD:
-                out.append(Violation(
-                    f"{where(c)} has {conventions.LABEL_ROLE}={conventions.ROLE_ETCD} but no "
-                    f"{conventions.LABEL_CLUSTER} label, so it counts towards no cluster's etcd "
-                    f"quorum. Fix: label it {conventions.LABEL_CLUSTER}=<cluster name> like the "
-                    f"other members of its cluster.", c.urn))
+                out.append(
+                    Violation(
+                        f"{where(c)} has {conventions.LABEL_ROLE}={conventions.ROLE_ETCD} but no "
+                        f"{conventions.LABEL_CLUSTER} label, so it counts towards no cluster's etcd "
+                        f"quorum. Fix: label it {conventions.LABEL_CLUSTER}=<cluster name> like the "
+                        f"other members of its cluster.",
+                        c.urn,
+                    )
+                )
             continue
         if cluster not in clusters:
             clusters.append(cluster)
@@ -293,11 +297,14 @@ def check_etcd_quorum(resources: Sequence[Resource], config: Mapping[str, Any]) 
         problem = _quorum_problem(n)
         if problem is not None:
             why, fix = problem
-            out.append(Violation(
-                f'cluster "{cluster}" has {_plural(n, "etcd member")} ({_names(ms)}); etcd needs '
-                f"an odd count of at least 3: {why}. Fix: {fix} in cluster \"{cluster}\" "
-                f"(containers labelled {conventions.LABEL_ROLE}={conventions.ROLE_ETCD}, "
-                f"{conventions.LABEL_CLUSTER}={cluster})."))
+            out.append(
+                Violation(
+                    f'cluster "{cluster}" has {_plural(n, "etcd member")} ({_names(ms)}); etcd needs '
+                    f'an odd count of at least 3: {why}. Fix: {fix} in cluster "{cluster}" '
+                    f"(containers labelled {conventions.LABEL_ROLE}={conventions.ROLE_ETCD}, "
+                    f"{conventions.LABEL_CLUSTER}={cluster})."
+                )
+            )
         out.extend(_check_initial_cluster(cluster, ms))
     return out
 
@@ -307,11 +314,15 @@ def _quorum_problem(n: int) -> Optional[Tuple[str, str]]:
     if n >= 3 and n % 2 == 1:
         return None
     if n < 3:
-        return ("fewer than 3 members cannot keep quorum when a member is lost",
-                "run 3 (or 5) etcd members")
-    return (f"{n} members need {n // 2 + 1} for quorum and survive "
-            f"{_plural((n - 1) // 2, 'failure')}, no more than {n - 1} would",
-            f"run {n - 1} or {n + 1} etcd members")
+        return (
+            "fewer than 3 members cannot keep quorum when a member is lost",
+            "run 3 (or 5) etcd members",
+        )
+    return (
+        f"{n} members need {n // 2 + 1} for quorum and survive "
+        f"{_plural((n - 1) // 2, 'failure')}, no more than {n - 1} would",
+        f"run {n - 1} or {n + 1} etcd members",
+    )
 
 
 InitialClusterSource = Literal["flag", "env", "other", "unknown", "none"]
@@ -346,8 +357,9 @@ def etcd_initial_cluster(c: Resource) -> Tuple[InitialClusterSource, Optional[st
     if ep_unknown or cmd_unknown or env_unknown:
         return ("unknown", None)
     flags = ("discovery", "discovery-srv", "config-file")
-    if any(flag_value(tokens, f) is not None for f in flags) \
-            or any("ETCD_" + f.upper().replace("-", "_") in env for f in flags):
+    if any(flag_value(tokens, f) is not None for f in flags) or any(
+        "ETCD_" + f.upper().replace("-", "_") in env for f in flags
+    ):
         return ("other", None)
     return ("none", None)
 
@@ -366,8 +378,9 @@ def initial_cluster_names(value: str) -> List[str]:
 def _check_initial_cluster(cluster: str, ms: Sequence[Resource]) -> List[Violation]:
     """Cross-check the labelled etcd members of a cluster with their ``--initial-cluster``."""
     out: List[Violation] = []
-    where_labelled = (f"{conventions.LABEL_ROLE}={conventions.ROLE_ETCD}, "
-                      f"{conventions.LABEL_CLUSTER}={cluster}")
+    where_labelled = (
+        f"{conventions.LABEL_ROLE}={conventions.ROLE_ETCD}, {conventions.LABEL_CLUSTER}={cluster}"
+    )
     # canonical value -> (value as written by the first member, its names, members declaring it)
     variants: Dict[Tuple[str, ...], Tuple[str, List[str], List[Resource]]] = {}
     for c in ms:
@@ -375,41 +388,52 @@ def _check_initial_cluster(cluster: str, ms: Sequence[Resource]) -> List[Violati
         if how in ("unknown", "other"):
             continue
         if value is None:
-            out.append(Violation(
-                f'{where(c)} (etcd member of cluster "{cluster}") has no --initial-cluster flag '
-                f"in its command (nor ETCD_INITIAL_CLUSTER), so etcd bootstraps it as a "
-                f"one-member cluster of its own instead of joining the other members. Fix: pass "
-                f"--initial-cluster=<name>=http://<address>:{conventions.ETCD_PEER_PORT},... "
-                f'listing every etcd member of cluster "{cluster}", the same on every member.',
-                c.urn))
+            out.append(
+                Violation(
+                    f'{where(c)} (etcd member of cluster "{cluster}") has no --initial-cluster flag '
+                    f"in its command (nor ETCD_INITIAL_CLUSTER), so etcd bootstraps it as a "
+                    f"one-member cluster of its own instead of joining the other members. Fix: pass "
+                    f"--initial-cluster=<name>=http://<address>:{conventions.ETCD_PEER_PORT},... "
+                    f'listing every etcd member of cluster "{cluster}", the same on every member.',
+                    c.urn,
+                )
+            )
             continue
         key = tuple(sorted({e.strip() for e in value.split(",") if e.strip()}))
         variants.setdefault(key, (value, initial_cluster_names(value), []))[2].append(c)
     if len(variants) > 1:
         desc = "; ".join(
             f'{_names(decl)} {"has" if len(decl) == 1 else "have"} "{raw}"'
-            for raw, _, decl in variants.values())
-        out.append(Violation(
-            f'cluster "{cluster}": its etcd members disagree on --initial-cluster, from which etcd '
-            f"derives the cluster id, so they cannot form one cluster: {desc}. Fix: give every "
-            f'etcd member of cluster "{cluster}" the same --initial-cluster, listing all of its '
-            f"members."))
+            for raw, _, decl in variants.values()
+        )
+        out.append(
+            Violation(
+                f'cluster "{cluster}": its etcd members disagree on --initial-cluster, from which etcd '
+                f"derives the cluster id, so they cannot form one cluster: {desc}. Fix: give every "
+                f'etcd member of cluster "{cluster}" the same --initial-cluster, listing all of its '
+                f"members."
+            )
+        )
     n = len(ms)
-    for raw, names, decl in variants.values():
+    for _raw, names, decl in variants.values():
         k = len(names)
         if k == n:
             continue  # the label count was checked above
         problem = _quorum_problem(k)
-        quorum = f"; moreover etcd needs an odd count of at least 3: {problem[0]}" if problem \
-            else ""
-        out.append(Violation(
-            f'cluster "{cluster}": --initial-cluster of {_names(decl)} lists '
-            f'{_plural(k, "etcd member")} ({", ".join(names) or "none"}) but '
-            f"{_plural(n, 'container')} {'is' if n == 1 else 'are'} labelled {where_labelled} "
-            f"({_names(ms)}); etcd forms its quorum from --initial-cluster, not from the "
-            f"labels{quorum}. Fix: list exactly the etcd members of cluster \"{cluster}\" (an odd "
-            f"count of at least 3) in --initial-cluster on every member, and label each of them "
-            f"{where_labelled}."))
+        quorum = (
+            f"; moreover etcd needs an odd count of at least 3: {problem[0]}" if problem else ""
+        )
+        out.append(
+            Violation(
+                f'cluster "{cluster}": --initial-cluster of {_names(decl)} lists '
+                f"{_plural(k, 'etcd member')} ({', '.join(names) or 'none'}) but "
+                f"{_plural(n, 'container')} {'is' if n == 1 else 'are'} labelled {where_labelled} "
+                f"({_names(ms)}); etcd forms its quorum from --initial-cluster, not from the "
+                f'labels{quorum}. Fix: list exactly the etcd members of cluster "{cluster}" (an odd '
+                f"count of at least 3) in --initial-cluster on every member, and label each of them "
+                f"{where_labelled}."
+            )
+        )
     return out
 
 
@@ -425,9 +449,11 @@ def check_group_size(resources: Sequence[Resource], config: Mapping[str, Any]) -
     undecided: set = set()
     undecided_all = False
     for c in containers(resources):
-        role, cluster, group = (label(c, conventions.LABEL_ROLE),
-                                label(c, conventions.LABEL_CLUSTER),
-                                label(c, conventions.LABEL_GROUP))
+        role, cluster, group = (
+            label(c, conventions.LABEL_ROLE),
+            label(c, conventions.LABEL_CLUSTER),
+            label(c, conventions.LABEL_GROUP),
+        )
         if is_unknown(role):
             if is_unknown(cluster):
                 undecided_all = True
@@ -443,29 +469,40 @@ def check_group_size(resources: Sequence[Resource], config: Mapping[str, Any]) -
                 undecided.add(cluster)
             continue
         if not cluster or group in (None, ""):
-            missing = " and ".join(k for k, v in ((conventions.LABEL_CLUSTER, cluster),
-                                                  (conventions.LABEL_GROUP, group)) if not v)
-            out.append(Violation(
-                f"{where(c)} has {conventions.LABEL_ROLE}={conventions.ROLE_PATRONI} but no "
-                f"{missing} label, so it belongs to no Citus group. Fix: label it "
-                f"{conventions.LABEL_CLUSTER}=<cluster> and {conventions.LABEL_GROUP}=<group "
-                f"number, 0 for the coordinator>.", c.urn))
+            missing = " and ".join(
+                k
+                for k, v in ((conventions.LABEL_CLUSTER, cluster), (conventions.LABEL_GROUP, group))
+                if not v
+            )
+            out.append(
+                Violation(
+                    f"{where(c)} has {conventions.LABEL_ROLE}={conventions.ROLE_PATRONI} but no "
+                    f"{missing} label, so it belongs to no Citus group. Fix: label it "
+                    f"{conventions.LABEL_CLUSTER}=<cluster> and {conventions.LABEL_GROUP}=<group "
+                    f"number, 0 for the coordinator>.",
+                    c.urn,
+                )
+            )
             continue
         groups.setdefault((cluster, str(group)), []).append(c)
     if undecided_all:
         return out
-    for (cluster, group) in sorted(groups, key=lambda k: (k[0], _group_sort_key(k[1]))):
+    for cluster, group in sorted(groups, key=lambda k: (k[0], _group_sort_key(k[1]))):
         if cluster in undecided:
             continue
         ms = groups[(cluster, group)]
         if len(ms) >= minimum:
             continue
-        out.append(Violation(
-            f'Patroni group {group} of cluster "{cluster}" has {_plural(len(ms), "member")} '
-            f"({_names(ms)}); at least {minimum} are required so that a replica can take over "
-            f"when the leader fails (3 recommended for production). Fix: add members to group "
-            f"{group}, or lower patroni-group-size.minMembers in the pack config for a "
-            f"non-production stack.", ms[0].urn))
+        out.append(
+            Violation(
+                f'Patroni group {group} of cluster "{cluster}" has {_plural(len(ms), "member")} '
+                f"({_names(ms)}); at least {minimum} are required so that a replica can take over "
+                f"when the leader fails (3 recommended for production). Fix: add members to group "
+                f"{group}, or lower patroni-group-size.minMembers in the pack config for a "
+                f"non-production stack.",
+                ms[0].urn,
+            )
+        )
     return out
 
 
@@ -477,8 +514,7 @@ def check_group_size(resources: Sequence[Resource], config: Mapping[str, Any]) -
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST_RULE = "a digest is sha256: followed by 64 lowercase hex digits"
-_TAG_RULE = ('a tag is 1 to 128 letters, digits, "_", "." or "-", not starting with "." or '
-             '"-"')
+_TAG_RULE = 'a tag is 1 to 128 letters, digits, "_", "." or "-", not starting with "." or "-"'
 
 
 def _image_pin_problem(ref: str) -> Optional[Tuple[str, bool]]:
@@ -532,15 +568,21 @@ def check_pinned_images(res: Resource, config: Mapping[str, Any]) -> List[Violat
         return []
     problem, malformed = found
     if malformed:
-        return [Violation(
-            f'{where(res)}: image "{ref}" {problem}; such a reference pins no image (Docker '
-            f"refuses it, or resolves a partial id to whatever image matches). Fix: set {prop} "
-            f"to a fixed version tag or a full digest (e.g. repo:16.4 or "
-            f"repo@sha256:<64 hex digits>).")]
-    return [Violation(
-        f'{where(res)}: image "{ref}" {problem}; such a reference is mutable, so a re-pull or '
-        f"a replacement can silently change the software. Fix: set {prop} to a fixed version "
-        f"tag or a digest (e.g. repo:16.4 or repo@sha256:<digest>).")]
+        return [
+            Violation(
+                f'{where(res)}: image "{ref}" {problem}; such a reference pins no image (Docker '
+                f"refuses it, or resolves a partial id to whatever image matches). Fix: set {prop} "
+                f"to a fixed version tag or a full digest (e.g. repo:16.4 or "
+                f"repo@sha256:<64 hex digits>)."
+            )
+        ]
+    return [
+        Violation(
+            f'{where(res)}: image "{ref}" {problem}; such a reference is mutable, so a re-pull or '
+            f"a replacement can silently change the software. Fix: set {prop} to a fixed version "
+            f"tag or a digest (e.g. repo:16.4 or repo@sha256:<digest>)."
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,15 +605,21 @@ def check_net_capabilities(res: Resource, config: Mapping[str, Any]) -> List[Vio
     role = label(res, conventions.LABEL_ROLE)
     if is_unknown(role) or role == conventions.ROLE_VIP_MANAGER:
         return []
-    who = f"{where(res)} (role {role})" if role else \
-        f"{where(res)} (no {conventions.LABEL_ROLE} label)"
+    who = (
+        f"{where(res)} (role {role})"
+        if role
+        else f"{where(res)} (no {conventions.LABEL_ROLE} label)"
+    )
     out: List[Violation] = []
     privileged = res.props.get("privileged")
     if privileged is True:
-        out.append(Violation(
-            f"{who} is privileged, which grants every capability including NET_ADMIN and "
-            f"NET_RAW; only vip-manager containers may hold them. Fix: remove privileged=True "
-            f"and add the specific capabilities the container needs."))
+        out.append(
+            Violation(
+                f"{who} is privileged, which grants every capability including NET_ADMIN and "
+                f"NET_RAW; only vip-manager containers may hold them. Fix: remove privileged=True "
+                f"and add the specific capabilities the container needs."
+            )
+        )
     caps = res.props.get("capabilities")
     if is_unknown(caps):
         return out
@@ -582,16 +630,27 @@ def check_net_capabilities(res: Resource, config: Mapping[str, Any]) -> List[Vio
     for cap in _NET_CAPS:
         if cap in adds or "ALL" in adds:
             via = cap if cap in adds else "ALL"
-            out.append(Violation(
-                f"{who} adds capability {via}, which gives it {cap}; only vip-manager containers "
-                f"may hold NET_ADMIN or NET_RAW. Fix: remove {via} from capabilities.adds."))
-    if config.get("requireNetRawDrop", True) and not is_unknown(drops_raw) \
-            and "NET_RAW" not in adds and "ALL" not in adds \
-            and not any(is_unknown(d) for d in as_list(drops_raw)) \
-            and "NET_RAW" not in drops and "ALL" not in drops:
-        out.append(Violation(
-            f"{who} keeps NET_RAW, which Docker grants by default; only vip-manager containers "
-            f'may hold NET_ADMIN or NET_RAW. Fix: add "NET_RAW" to capabilities.drops.'))
+            out.append(
+                Violation(
+                    f"{who} adds capability {via}, which gives it {cap}; only vip-manager containers "
+                    f"may hold NET_ADMIN or NET_RAW. Fix: remove {via} from capabilities.adds."
+                )
+            )
+    if (
+        config.get("requireNetRawDrop", True)
+        and not is_unknown(drops_raw)
+        and "NET_RAW" not in adds
+        and "ALL" not in adds
+        and not any(is_unknown(d) for d in as_list(drops_raw))
+        and "NET_RAW" not in drops
+        and "ALL" not in drops
+    ):
+        out.append(
+            Violation(
+                f"{who} keeps NET_RAW, which Docker grants by default; only vip-manager containers "
+                f'may hold NET_ADMIN or NET_RAW. Fix: add "NET_RAW" to capabilities.drops.'
+            )
+        )
     return out
 
 
@@ -601,9 +660,24 @@ def check_net_capabilities(res: Resource, config: Mapping[str, Any]) -> List[Vio
 
 # What Docker grants every container unless dropped (moby's default capability set): adding
 # one of these changes nothing, so only capabilities outside this set count as added.
-DOCKER_DEFAULT_CAPABILITIES = frozenset((
-    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-    "NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"))
+DOCKER_DEFAULT_CAPABILITIES = frozenset(
+    (
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "NET_RAW",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    )
+)
 
 # Capabilities no container of the cluster may add (vip-manager included), with what each
 # gives. NET_ADMIN / NET_RAW are net-capabilities' business (allowed on vip-manager only).
@@ -632,14 +706,20 @@ def check_dangerous_capabilities(res: Resource, config: Mapping[str, Any]) -> Li
     if is_unknown(role):
         who = where(res)
     else:
-        who = f"{where(res)} (role {role})" if role else \
-            f"{where(res)} (no {conventions.LABEL_ROLE} label)"
+        who = (
+            f"{where(res)} (role {role})"
+            if role
+            else f"{where(res)} (no {conventions.LABEL_ROLE} label)"
+        )
     out: List[Violation] = []
     if res.props.get("privileged") is True:
-        out.append(Violation(
-            f"{who} is privileged, which grants every capability (SYS_ADMIN, SYS_MODULE, "
-            f"SYS_PTRACE, ...) and every host device, so a process in it can take over the host. "
-            f"Fix: remove privileged=True and add only the capabilities the container needs."))
+        out.append(
+            Violation(
+                f"{who} is privileged, which grants every capability (SYS_ADMIN, SYS_MODULE, "
+                f"SYS_PTRACE, ...) and every host device, so a process in it can take over the host. "
+                f"Fix: remove privileged=True and add only the capabilities the container needs."
+            )
+        )
     caps = res.props.get("capabilities")
     if is_unknown(caps) or not isinstance(caps, Mapping):
         return out
@@ -649,9 +729,12 @@ def check_dangerous_capabilities(res: Resource, config: Mapping[str, Any]) -> Li
         if cap is None or cap in seen or cap not in DANGEROUS_CAPABILITIES:
             continue
         seen.append(cap)
-        out.append(Violation(
-            f"{who} adds capability {cap}, which allows {DANGEROUS_CAPABILITIES[cap]}; no "
-            f"container of the cluster may hold it. Fix: remove {cap} from capabilities.adds."))
+        out.append(
+            Violation(
+                f"{who} adds capability {cap}, which allows {DANGEROUS_CAPABILITIES[cap]}; no "
+                f"container of the cluster may hold it. Fix: remove {cap} from capabilities.adds."
+            )
+        )
     return out
 
 
@@ -718,29 +801,46 @@ def check_data_volumes(resources: Sequence[Resource], config: Mapping[str, Any])
         if is_unknown(path):
             continue
         if not path:
-            out.append(Violation(
-                f"{where(c)} (role {role}) has no {conventions.LABEL_DATA_PATH} label, so its "
-                f"data mount cannot be checked. Fix: label it "
-                f"{conventions.LABEL_DATA_PATH}={conventions.DATA_PATHS[role]} (the mount point "
-                f"of its data volume).", c.urn))
+            out.append(
+                Violation(
+                    f"{where(c)} (role {role}) has no {conventions.LABEL_DATA_PATH} label, so its "
+                    f"data mount cannot be checked. Fix: label it "
+                    f"{conventions.LABEL_DATA_PATH}={conventions.DATA_PATHS[role]} (the mount point "
+                    f"of its data volume).",
+                    c.urn,
+                )
+            )
             continue
         path = _norm_path(path)
         kind, source = _data_mount(c, path)
-        fix = (f'Fix: mount a named docker.Volume there (volumes=[{{volumeName: <volume name>, '
-               f'containerPath: "{path}"}}]).')
+        fix = (
+            f"Fix: mount a named docker.Volume there (volumes=[{{volumeName: <volume name>, "
+            f'containerPath: "{path}"}}]).'
+        )
         if kind == "none":
-            out.append(Violation(
-                f"{where(c)} (role {role}) mounts nothing at its data path {path}, so its data "
-                f"lives in the container and is lost when the container is replaced. {fix}",
-                c.urn))
+            out.append(
+                Violation(
+                    f"{where(c)} (role {role}) mounts nothing at its data path {path}, so its data "
+                    f"lives in the container and is lost when the container is replaced. {fix}",
+                    c.urn,
+                )
+            )
         elif kind == "anonymous":
-            out.append(Violation(
-                f"{where(c)} (role {role}) mounts an anonymous volume at its data path {path}; "
-                f"anonymous volumes are removed with the container. {fix}", c.urn))
+            out.append(
+                Violation(
+                    f"{where(c)} (role {role}) mounts an anonymous volume at its data path {path}; "
+                    f"anonymous volumes are removed with the container. {fix}",
+                    c.urn,
+                )
+            )
         elif kind not in ("volume", "unknown"):
-            out.append(Violation(
-                f'{where(c)} (role {role}) mounts a {kind} mount ("{source}") at its data path '
-                f"{path} instead of a named volume. {fix}", c.urn))
+            out.append(
+                Violation(
+                    f'{where(c)} (role {role}) mounts a {kind} mount ("{source}") at its data path '
+                    f"{path} instead of a named volume. {fix}",
+                    c.urn,
+                )
+            )
         elif kind == "volume" and isinstance(source, str) and source in by_name:
             vol = by_name[source]
             data_volumes.setdefault(vol.urn, (vol, c))
@@ -753,13 +853,20 @@ def check_data_volumes(resources: Sequence[Resource], config: Mapping[str, Any])
         retain = label(vol, conventions.LABEL_RETAIN)
         if vol.protect or is_unknown(retain) or is_true(retain):
             continue
-        holds = f"holds the data of {where(user)}" if user else \
-            f"is a data volume (role {label(vol, conventions.LABEL_ROLE)})"
-        out.append(Violation(
-            f"{where(vol)} {holds} but is neither protected nor retained, so pulumi destroy or a "
-            f"replacement deletes the data. Fix: create it with protect=True, or with "
-            f"retain_on_delete=True plus the label {conventions.LABEL_RETAIN}=true (policies "
-            f"cannot see retainOnDelete).", vol.urn))
+        holds = (
+            f"holds the data of {where(user)}"
+            if user
+            else f"is a data volume (role {label(vol, conventions.LABEL_ROLE)})"
+        )
+        out.append(
+            Violation(
+                f"{where(vol)} {holds} but is neither protected nor retained, so pulumi destroy or a "
+                f"replacement deletes the data. Fix: create it with protect=True, or with "
+                f"retain_on_delete=True plus the label {conventions.LABEL_RETAIN}=true (policies "
+                f"cannot see retainOnDelete).",
+                vol.urn,
+            )
+        )
     return out
 
 
@@ -768,14 +875,15 @@ def check_data_volumes(resources: Sequence[Resource], config: Mapping[str, Any])
 # --------------------------------------------------------------------------------------------
 
 
-def _secret_re(config: Mapping[str, Any]) -> "re.Pattern[str]":
+def _secret_re(config: Mapping[str, Any]) -> re.Pattern[str]:
     pattern = config.get("secretNamePattern") or DEFAULT_SECRET_NAME_PATTERN
     try:
         return re.compile(pattern)
     except re.error as e:
         raise ValueError(
             f"no-literal-secrets.secretNamePattern {pattern!r} is not a valid regular "
-            f"expression: {e}") from e
+            f"expression: {e}"
+        ) from e
 
 
 def _is_file_reference(name: str) -> bool:
@@ -798,8 +906,9 @@ def _arg_name(name: str) -> str:
     return name.lstrip("-").lower().replace("_", "-")
 
 
-def secret_arguments(tokens: Sequence[str], rx: "re.Pattern[str]",
-                     allowed: Iterable[str] = ()) -> List[Tuple[str, str]]:
+def secret_arguments(
+    tokens: Sequence[str], rx: re.Pattern[str], allowed: Iterable[str] = ()
+) -> List[Tuple[str, str]]:
     """Literal secrets in argv tokens, in order, at most one finding per token:
 
     * ``("name", NAME)`` for ``NAME=value``, ``--name=value`` or ``--name value`` whose name
@@ -817,14 +926,24 @@ def secret_arguments(tokens: Sequence[str], rx: "re.Pattern[str]",
             continue
         name, eq, value = tok.partition("=")
         bare = name.lstrip("-")
-        secretish = bool(bare) and bool(rx.search(bare)) and not _is_file_reference(bare) \
+        secretish = (
+            bool(bare)
+            and bool(rx.search(bare))
+            and not _is_file_reference(bare)
             and _arg_name(bare) not in allowed_names
+        )
         if secretish and eq and value:
             found.append(("name", name))
             continue
-        if secretish and not eq and tok.startswith("-") and i + 1 < len(tokens) \
-                and tokens[i + 1] and not tokens[i + 1].startswith("-") \
-                and not _arg_name(bare).startswith("no-"):
+        if (
+            secretish
+            and not eq
+            and tok.startswith("-")
+            and i + 1 < len(tokens)
+            and tokens[i + 1]
+            and not tokens[i + 1].startswith("-")
+            and not _arg_name(bare).startswith("no-")
+        ):
             found.append(("name", name))
             skip = True
             continue
@@ -842,60 +961,88 @@ def check_literal_secrets(res: Resource, config: Mapping[str, Any]) -> List[Viol
     if allowed is None:
         allowed = DEFAULT_ALLOWED_ARGUMENT_NAMES
     out: List[Violation] = []
-    fix = ("Fix: deliver the secret in a file instead (Patroni: in "
-           f"{conventions.PATRONI_CONFIG_PATH} "
-           "uploaded with `uploads`; other images: upload a file and set <NAME>_FILE to its "
-           "path), or rename the entry if it is not a secret.")
-    arg_fix = ("Fix: deliver the secret in a file instead (Patroni: in "
-               f"{conventions.PATRONI_CONFIG_PATH} "
-               "uploaded with `uploads`; PostgreSQL clients: a .pgpass file named by PGPASSFILE; "
-               "other programs: their password-file option), or add the name to "
-               "no-literal-secrets.allowedArgumentNames if it is not a secret.")
-    url_fix = ("Fix: drop the password from the URL (scheme://user@host/... is fine) and deliver "
-               "it in a file (PostgreSQL clients: a .pgpass file named by PGPASSFILE; Patroni: "
-               f"{conventions.PATRONI_CONFIG_PATH} uploaded with `uploads`).")
-    env_seen = ("the environment is readable by anyone who can run docker inspect and is stored "
-                "in the Pulumi state")
-    argv_seen = ("a command line is readable by anyone who can run docker inspect or ps on the "
-                 "host, and is stored in the Pulumi state")
-    label_seen = ("labels are readable by anyone who can run docker inspect and are stored in "
-                  "the Pulumi state")
+    fix = (
+        "Fix: deliver the secret in a file instead (Patroni: in "
+        f"{conventions.PATRONI_CONFIG_PATH} "
+        "uploaded with `uploads`; other images: upload a file and set <NAME>_FILE to its "
+        "path), or rename the entry if it is not a secret."
+    )
+    arg_fix = (
+        "Fix: deliver the secret in a file instead (Patroni: in "
+        f"{conventions.PATRONI_CONFIG_PATH} "
+        "uploaded with `uploads`; PostgreSQL clients: a .pgpass file named by PGPASSFILE; "
+        "other programs: their password-file option), or add the name to "
+        "no-literal-secrets.allowedArgumentNames if it is not a secret."
+    )
+    url_fix = (
+        "Fix: drop the password from the URL (scheme://user@host/... is fine) and deliver "
+        "it in a file (PostgreSQL clients: a .pgpass file named by PGPASSFILE; Patroni: "
+        f"{conventions.PATRONI_CONFIG_PATH} uploaded with `uploads`)."
+    )
+    env_seen = (
+        "the environment is readable by anyone who can run docker inspect and is stored "
+        "in the Pulumi state"
+    )
+    argv_seen = (
+        "a command line is readable by anyone who can run docker inspect or ps on the "
+        "host, and is stored in the Pulumi state"
+    )
+    label_seen = (
+        "labels are readable by anyone who can run docker inspect and are stored in "
+        "the Pulumi state"
+    )
     if res.type == CONTAINER:
         for env in as_list(res.props.get("envs")):
             if not isinstance(env, str) or "=" not in env:
                 continue  # unknown entries are checked again at update
             name, value = env.split("=", 1)
             if value and rx.search(name) and not _is_file_reference(name):
-                out.append(Violation(
-                    f"{where(res)} sets environment variable {name} to a literal value (not "
-                    f"shown); {env_seen}. {fix}"))
+                out.append(
+                    Violation(
+                        f"{where(res)} sets environment variable {name} to a literal value (not "
+                        f"shown); {env_seen}. {fix}"
+                    )
+                )
             elif credential_url_scheme(value):
-                out.append(Violation(
-                    f"{where(res)} sets environment variable {name} to a "
-                    f"{credential_url_scheme(value)}:// URL with a password in it (not shown); "
-                    f"{env_seen}. {url_fix}"))
+                out.append(
+                    Violation(
+                        f"{where(res)} sets environment variable {name} to a "
+                        f"{credential_url_scheme(value)}:// URL with a password in it (not shown); "
+                        f"{env_seen}. {url_fix}"
+                    )
+                )
         for prop in _ARGV_PROPS:
             tokens, _ = argv_tokens(res, prop)  # unknown items are checked again at update
             for kind, what in secret_arguments(tokens, rx, allowed):
                 if kind == "name":
-                    msg = (f"{where(res)} passes {what} with a literal value (not shown) in "
-                           f"{prop}; {argv_seen}. {arg_fix}")
+                    msg = (
+                        f"{where(res)} passes {what} with a literal value (not shown) in "
+                        f"{prop}; {argv_seen}. {arg_fix}"
+                    )
                 else:
-                    msg = (f"{where(res)} has a {what}:// URL with a password in it (not shown) "
-                           f"in {prop}; {argv_seen}. {url_fix}")
+                    msg = (
+                        f"{where(res)} has a {what}:// URL with a password in it (not shown) "
+                        f"in {prop}; {argv_seen}. {url_fix}"
+                    )
                 if all(v.message != msg for v in out):
                     out.append(Violation(msg))
     for key, value in label_items(res):
         if not isinstance(key, str) or is_unknown(value) or not value:
             continue
         if rx.search(key) and not _is_file_reference(key):
-            out.append(Violation(
-                f'{where(res)} sets label "{key}" to a literal value (not shown); {label_seen}. '
-                f"{fix}"))
+            out.append(
+                Violation(
+                    f'{where(res)} sets label "{key}" to a literal value (not shown); {label_seen}. '
+                    f"{fix}"
+                )
+            )
         elif credential_url_scheme(value):
-            out.append(Violation(
-                f'{where(res)} sets label "{key}" to a {credential_url_scheme(value)}:// URL '
-                f"with a password in it (not shown); {label_seen}. {url_fix}"))
+            out.append(
+                Violation(
+                    f'{where(res)} sets label "{key}" to a {credential_url_scheme(value)}:// URL '
+                    f"with a password in it (not shown); {label_seen}. {url_fix}"
+                )
+            )
     return out
 
 
@@ -919,9 +1066,12 @@ def check_restart_and_healthcheck(res: Resource, config: Mapping[str, Any]) -> L
     restart = res.props.get("restart")
     if not is_unknown(restart) and restart in (None, "", "no"):
         shown = "no restart policy" if restart in (None, "") else 'restart="no"'
-        out.append(Violation(
-            f"{where(res)} has {shown}, so it stays down after a crash or a Docker daemon "
-            f'restart. Fix: set restart="unless-stopped" (or "always" / "on-failure").'))
+        out.append(
+            Violation(
+                f"{where(res)} has {shown}, so it stays down after a crash or a Docker daemon "
+                f'restart. Fix: set restart="unless-stopped" (or "always" / "on-failure").'
+            )
+        )
     hc = res.props.get("healthcheck")
     if not is_unknown(hc):
         tests = hc.get("tests") if isinstance(hc, Mapping) else None
@@ -930,13 +1080,15 @@ def check_restart_and_healthcheck(res: Resource, config: Mapping[str, Any]) -> L
             disabled = bool(tests) and tests[0] == "NONE"
             if not tests or disabled:
                 role = label(res, conventions.LABEL_ROLE)
-                hint = _HEALTHCHECK_HINTS.get(role if isinstance(role, str) else "",
-                                              '["CMD", ...]')
+                hint = _HEALTHCHECK_HINTS.get(role if isinstance(role, str) else "", '["CMD", ...]')
                 what = "disables its healthcheck" if disabled else "has no healthcheck"
-                out.append(Violation(
-                    f"{where(res)} {what}, so Docker cannot report it unhealthy. Fix: "
-                    f"set healthcheck={{tests: {hint}, interval: \"10s\", timeout: \"5s\", "
-                    f"retries: 3}}."))
+                out.append(
+                    Violation(
+                        f"{where(res)} {what}, so Docker cannot report it unhealthy. Fix: "
+                        f'set healthcheck={{tests: {hint}, interval: "10s", timeout: "5s", '
+                        f"retries: 3}}."
+                    )
+                )
     return out
 
 
@@ -959,7 +1111,9 @@ def _addr(value: Any):
         return None
 
 
-def check_vip_placement(resources: Sequence[Resource], config: Mapping[str, Any]) -> List[Violation]:
+def check_vip_placement(
+    resources: Sequence[Resource], config: Mapping[str, Any]
+) -> List[Violation]:
     out: List[Violation] = []
     for net in (r for r in resources if r.type == NETWORK):
         vip_raw = label(net, conventions.LABEL_VIP)
@@ -968,10 +1122,14 @@ def check_vip_placement(resources: Sequence[Resource], config: Mapping[str, Any]
         w = where(net)
         vip = _addr(vip_raw)
         if vip is None:
-            out.append(Violation(
-                f'{w}: the VIP label {conventions.LABEL_VIP}="{vip_raw}" is not an IP address. '
-                f"Fix: set it to an address inside the network's subnet and outside "
-                f"{conventions.LABEL_MEMBER_RANGE}.", net.urn))
+            out.append(
+                Violation(
+                    f'{w}: the VIP label {conventions.LABEL_VIP}="{vip_raw}" is not an IP address. '
+                    f"Fix: set it to an address inside the network's subnet and outside "
+                    f"{conventions.LABEL_MEMBER_RANGE}.",
+                    net.urn,
+                )
+            )
             continue
         ipams = net.props.get("ipamConfigs")
         if not is_unknown(ipams):
@@ -982,45 +1140,66 @@ def check_vip_placement(resources: Sequence[Resource], config: Mapping[str, Any]
             else:
                 nets = [n for n in (_net(s) for s in subnets) if n is not None]
                 if not nets:
-                    out.append(Violation(
-                        f"{w} has VIP {vip} but no ipamConfigs subnet, so Docker picks the subnet "
-                        f"and the VIP may lie outside it. Fix: set ipamConfigs=[{{subnet: "
-                        f"<CIDR containing {vip}>}}].", net.urn))
+                    out.append(
+                        Violation(
+                            f"{w} has VIP {vip} but no ipamConfigs subnet, so Docker picks the subnet "
+                            f"and the VIP may lie outside it. Fix: set ipamConfigs=[{{subnet: "
+                            f"<CIDR containing {vip}>}}].",
+                            net.urn,
+                        )
+                    )
                 elif not any(vip.version == n.version and vip in n for n in nets):
-                    out.append(Violation(
-                        f"{w}: VIP {vip} lies outside the network's subnet "
-                        f"{', '.join(map(str, nets))}, so members cannot reach it. Fix: choose a "
-                        f"VIP inside the subnet and outside {conventions.LABEL_MEMBER_RANGE}.",
-                        net.urn))
+                    out.append(
+                        Violation(
+                            f"{w}: VIP {vip} lies outside the network's subnet "
+                            f"{', '.join(map(str, nets))}, so members cannot reach it. Fix: choose a "
+                            f"VIP inside the subnet and outside {conventions.LABEL_MEMBER_RANGE}.",
+                            net.urn,
+                        )
+                    )
             for i in ipams:
                 rng, gw = _net(i.get("ipRange")), _addr(i.get("gateway"))
                 if rng is not None and vip.version == rng.version and vip in rng:
-                    out.append(Violation(
-                        f"{w}: VIP {vip} lies inside ipamConfigs ipRange {rng}, from which Docker "
-                        f"hands out addresses to containers without a static one. Fix: choose a "
-                        f"VIP outside {rng}.", net.urn))
+                    out.append(
+                        Violation(
+                            f"{w}: VIP {vip} lies inside ipamConfigs ipRange {rng}, from which Docker "
+                            f"hands out addresses to containers without a static one. Fix: choose a "
+                            f"VIP outside {rng}.",
+                            net.urn,
+                        )
+                    )
                 if gw is not None and gw == vip:
-                    out.append(Violation(
-                        f"{w}: VIP {vip} is the network's gateway address. Fix: choose another "
-                        f"VIP inside the subnet and outside {conventions.LABEL_MEMBER_RANGE}.",
-                        net.urn))
+                    out.append(
+                        Violation(
+                            f"{w}: VIP {vip} is the network's gateway address. Fix: choose another "
+                            f"VIP inside the subnet and outside {conventions.LABEL_MEMBER_RANGE}.",
+                            net.urn,
+                        )
+                    )
         mr_raw = label(net, conventions.LABEL_MEMBER_RANGE)
         if not is_unknown(mr_raw):
             member_range = _net(mr_raw)
             if member_range is None:
                 what = "has no" if not mr_raw else f'has an invalid ("{mr_raw}")'
-                out.append(Violation(
-                    f"{w} has VIP {vip} but {what} {conventions.LABEL_MEMBER_RANGE} label, so the "
-                    f"VIP cannot be checked against member addresses. Fix: label the network "
-                    f"with the CIDR "
-                    f"member addresses are taken from.", net.urn))
+                out.append(
+                    Violation(
+                        f"{w} has VIP {vip} but {what} {conventions.LABEL_MEMBER_RANGE} label, so the "
+                        f"VIP cannot be checked against member addresses. Fix: label the network "
+                        f"with the CIDR "
+                        f"member addresses are taken from.",
+                        net.urn,
+                    )
+                )
             elif vip.version == member_range.version and vip in member_range:
-                out.append(Violation(
-                    f"{w}: VIP {vip} lies inside the member range {member_range}, so a member can "
-                    f"be given the VIP as its own address. Fix: choose a VIP outside "
-                    f"{member_range} (but inside the subnet), or shrink "
-                    f"{conventions.LABEL_MEMBER_RANGE}.",
-                    net.urn))
+                out.append(
+                    Violation(
+                        f"{w}: VIP {vip} lies inside the member range {member_range}, so a member can "
+                        f"be given the VIP as its own address. Fix: choose a VIP outside "
+                        f"{member_range} (but inside the subnet), or shrink "
+                        f"{conventions.LABEL_MEMBER_RANGE}.",
+                        net.urn,
+                    )
+                )
         cluster = label(net, conventions.LABEL_CLUSTER)
         net_name = net.props.get("name")
         for c in containers(resources):
@@ -1031,15 +1210,19 @@ def check_vip_placement(resources: Sequence[Resource], config: Mapping[str, Any]
                 ip = na.get("ipv4Address")
                 if is_unknown(ip) or _addr(ip) != vip:
                     continue
-                same = (isinstance(net_name, str) and na.get("name") == net_name) or \
-                       (cluster is not None and not is_unknown(cluster) and c_cluster == cluster)
+                same = (isinstance(net_name, str) and na.get("name") == net_name) or (
+                    cluster is not None and not is_unknown(cluster) and c_cluster == cluster
+                )
                 if same:
                     source = mr_raw if isinstance(mr_raw, str) else conventions.LABEL_MEMBER_RANGE
-                    out.append(Violation(
-                        f"{where(c)} takes the VIP {vip} of {w} as its static address, so the "
-                        f"VIP cannot move to the leader. Fix: give the container an address "
-                        f"from {source} instead.",
-                        c.urn))
+                    out.append(
+                        Violation(
+                            f"{where(c)} takes the VIP {vip} of {w} as its static address, so the "
+                            f"VIP cannot move to the leader. Fix: give the container an address "
+                            f"from {source} instead.",
+                            c.urn,
+                        )
+                    )
     return out
 
 
@@ -1057,18 +1240,24 @@ def check_published_ports(res: Resource, config: Mapping[str, Any]) -> List[Viol
     out: List[Violation] = []
     mode = res.props.get("networkMode")
     if isinstance(mode, str) and mode.strip().lower() == "host":
-        out.append(Violation(
-            f'{where(res)} uses networkMode "host", so it shares the host\'s network stack: '
-            f"every port it listens on is open on every host interface whatever its ports say, "
-            f"and it reaches services bound to the host's loopback. Fix: attach it to the "
-            f"cluster's bridge network (networksAdvanced) and publish only the ports it needs "
-            f'with ip="{allowed[0]}" (a sidecar may join a member\'s namespace with '
-            f'networkMode="container:<member>").'))
+        out.append(
+            Violation(
+                f'{where(res)} uses networkMode "host", so it shares the host\'s network stack: '
+                f"every port it listens on is open on every host interface whatever its ports say, "
+                f"and it reaches services bound to the host's loopback. Fix: attach it to the "
+                f"cluster's bridge network (networksAdvanced) and publish only the ports it needs "
+                f'with ip="{allowed[0]}" (a sidecar may join a member\'s namespace with '
+                f'networkMode="container:<member>").'
+            )
+        )
     if res.props.get("publishAllPorts") is True:
-        out.append(Violation(
-            f"{where(res)} sets publishAllPorts, which publishes every exposed port on all "
-            f"interfaces (0.0.0.0); allowed host addresses: {shown_allowed}. Fix: remove "
-            f"publishAllPorts and list the ports with ip=\"{allowed[0]}\"."))
+        out.append(
+            Violation(
+                f"{where(res)} sets publishAllPorts, which publishes every exposed port on all "
+                f"interfaces (0.0.0.0); allowed host addresses: {shown_allowed}. Fix: remove "
+                f'publishAllPorts and list the ports with ip="{allowed[0]}".'
+            )
+        )
     for p in as_list(res.props.get("ports")):
         if not isinstance(p, Mapping):
             continue
@@ -1080,12 +1269,18 @@ def check_published_ports(res: Resource, config: Mapping[str, Any]) -> List[Viol
             continue
         internal, external = p.get("internal"), p.get("external")
         proto = p.get("protocol") or "tcp"
-        host = f"host port {external}" if external not in (None, "") and not is_unknown(external) \
+        host = (
+            f"host port {external}"
+            if external not in (None, "") and not is_unknown(external)
             else "a random host port"
-        out.append(Violation(
-            f"{where(res)} publishes container port {internal}/{proto} on {ip} ({host}); "
-            f"allowed host addresses: {shown_allowed}. Fix: set ip=\"{allowed[0]}\" on that "
-            f"port, {fix_cfg}."))
+        )
+        out.append(
+            Violation(
+                f"{where(res)} publishes container port {internal}/{proto} on {ip} ({host}); "
+                f'allowed host addresses: {shown_allowed}. Fix: set ip="{allowed[0]}" on that '
+                f"port, {fix_cfg}."
+            )
+        )
     return out
 
 
@@ -1104,11 +1299,14 @@ def check_fluentd_async(res: Resource, config: Mapping[str, Any]) -> List[Violat
     values = [opts.get("fluentd-async"), opts.get("fluentd-async-connect")]
     if any(is_unknown(v) for v in values) or any(is_true(v) for v in values):
         return []
-    return [Violation(
-        f"{where(res)} logs to fluentd without the asynchronous connection option, so Docker "
-        f"refuses to start it (or blocks it) while fluentd is unreachable. Fix: set "
-        f'logOpts={{"fluentd-async": "true"}} (fluentd-async-connect is the deprecated '
-        f"spelling).")]
+    return [
+        Violation(
+            f"{where(res)} logs to fluentd without the asynchronous connection option, so Docker "
+            f"refuses to start it (or blocks it) while fluentd is unreachable. Fix: set "
+            f'logOpts={{"fluentd-async": "true"}} (fluentd-async-connect is the deprecated '
+            f"spelling)."
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1147,68 +1345,137 @@ class Rule:
 
 
 RULES: List[Rule] = [
-    Rule("etcd-odd-quorum",
-         "The etcd members of each cluster number an odd count of at least 3.",
-         "stack", check_etcd_quorum, MANDATORY, locked=True),
-    Rule("patroni-group-size",
-         "Every Patroni group (Citus coordinator or worker group) has enough members to fail over.",
-         "stack", check_group_size, MANDATORY,
-         {"minMembers": {"type": "integer", "minimum": 1, "default": 2,
-                         "description": "Minimum members per Patroni group (3 recommended for "
-                                        "production)."}}),
-    Rule("pinned-images",
-         "Remote images are pinned to a version tag or digest (no `latest`, no untagged).",
-         "resource", check_pinned_images, MANDATORY),
-    Rule("net-capabilities",
-         "NET_ADMIN / NET_RAW only on vip-manager containers.",
-         "resource", check_net_capabilities, MANDATORY,
-         {"requireNetRawDrop": {"type": "boolean", "default": True,
-                                "description": "Docker grants NET_RAW by default; require other "
-                                               "containers to drop it."}}),
-    Rule("dangerous-capabilities",
-         "No container is privileged or adds a capability that can take over the host "
-         "(SYS_ADMIN, SYS_PTRACE, SYS_MODULE, DAC_READ_SEARCH, ALL, ...).",
-         "resource", check_dangerous_capabilities, MANDATORY),
-    Rule("data-volumes",
-         "Every etcd and Patroni container mounts a named volume at its data path, and data "
-         "volumes are protected or retained.",
-         "stack", check_data_volumes, MANDATORY),
-    Rule("no-literal-secrets",
-         "No environment variable, label or command argument whose name suggests a secret "
-         "carries a literal value, and no URL carries a password.",
-         "resource", check_literal_secrets, MANDATORY,
-         {"secretNamePattern": {"type": "string", "default": DEFAULT_SECRET_NAME_PATTERN,
-                                "description": "Python regular expression (searched, not "
-                                               "anchored) matched against env/label names and "
-                                               "command/entrypoint/healthcheck argument names."},
-          "allowedArgumentNames": {"type": "array", "items": {"type": "string"},
-                                   "default": list(DEFAULT_ALLOWED_ARGUMENT_NAMES),
-                                   "description": "Argument names (without leading dashes) "
-                                                  "that match secretNamePattern but carry no "
-                                                  "secret."}}),
-    Rule("restart-and-healthcheck",
-         "Every long-running container has a restart policy and a healthcheck.",
-         "resource", check_restart_and_healthcheck, MANDATORY),
-    Rule("vip-placement",
-         "The VIP lies inside the network's subnet, outside the member range, and no container "
-         "takes it.",
-         "stack", check_vip_placement, MANDATORY),
-    Rule("published-ports",
-         "Ports are published on allowed host addresses only (127.0.0.1 by default).",
-         "resource", check_published_ports, MANDATORY,
-         {"allowedHostIps": {"type": "array", "items": {"type": "string"},
-                             "default": ["127.0.0.1"],
-                             "description": "Host addresses ports may be published on."}}),
-    Rule("fluentd-async",
-         "A container logging to fluentd uses the asynchronous connection option.",
-         "resource", check_fluentd_async, ADVISORY),
+    Rule(
+        "etcd-odd-quorum",
+        "The etcd members of each cluster number an odd count of at least 3.",
+        "stack",
+        check_etcd_quorum,
+        MANDATORY,
+        locked=True,
+    ),
+    Rule(
+        "patroni-group-size",
+        "Every Patroni group (Citus coordinator or worker group) has enough members to fail over.",
+        "stack",
+        check_group_size,
+        MANDATORY,
+        {
+            "minMembers": {
+                "type": "integer",
+                "minimum": 1,
+                "default": 2,
+                "description": "Minimum members per Patroni group (3 recommended for production).",
+            }
+        },
+    ),
+    Rule(
+        "pinned-images",
+        "Remote images are pinned to a version tag or digest (no `latest`, no untagged).",
+        "resource",
+        check_pinned_images,
+        MANDATORY,
+    ),
+    Rule(
+        "net-capabilities",
+        "NET_ADMIN / NET_RAW only on vip-manager containers.",
+        "resource",
+        check_net_capabilities,
+        MANDATORY,
+        {
+            "requireNetRawDrop": {
+                "type": "boolean",
+                "default": True,
+                "description": "Docker grants NET_RAW by default; require other "
+                "containers to drop it.",
+            }
+        },
+    ),
+    Rule(
+        "dangerous-capabilities",
+        "No container is privileged or adds a capability that can take over the host "
+        "(SYS_ADMIN, SYS_PTRACE, SYS_MODULE, DAC_READ_SEARCH, ALL, ...).",
+        "resource",
+        check_dangerous_capabilities,
+        MANDATORY,
+    ),
+    Rule(
+        "data-volumes",
+        "Every etcd and Patroni container mounts a named volume at its data path, and data "
+        "volumes are protected or retained.",
+        "stack",
+        check_data_volumes,
+        MANDATORY,
+    ),
+    Rule(
+        "no-literal-secrets",
+        "No environment variable, label or command argument whose name suggests a secret "
+        "carries a literal value, and no URL carries a password.",
+        "resource",
+        check_literal_secrets,
+        MANDATORY,
+        {
+            "secretNamePattern": {
+                "type": "string",
+                "default": DEFAULT_SECRET_NAME_PATTERN,
+                "description": "Python regular expression (searched, not "
+                "anchored) matched against env/label names and "
+                "command/entrypoint/healthcheck argument names.",
+            },
+            "allowedArgumentNames": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": list(DEFAULT_ALLOWED_ARGUMENT_NAMES),
+                "description": "Argument names (without leading dashes) "
+                "that match secretNamePattern but carry no "
+                "secret.",
+            },
+        },
+    ),
+    Rule(
+        "restart-and-healthcheck",
+        "Every long-running container has a restart policy and a healthcheck.",
+        "resource",
+        check_restart_and_healthcheck,
+        MANDATORY,
+    ),
+    Rule(
+        "vip-placement",
+        "The VIP lies inside the network's subnet, outside the member range, and no container "
+        "takes it.",
+        "stack",
+        check_vip_placement,
+        MANDATORY,
+    ),
+    Rule(
+        "published-ports",
+        "Ports are published on allowed host addresses only (127.0.0.1 by default).",
+        "resource",
+        check_published_ports,
+        MANDATORY,
+        {
+            "allowedHostIps": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": ["127.0.0.1"],
+                "description": "Host addresses ports may be published on.",
+            }
+        },
+    ),
+    Rule(
+        "fluentd-async",
+        "A container logging to fluentd uses the asynchronous connection option.",
+        "resource",
+        check_fluentd_async,
+        ADVISORY,
+    ),
 ]
 
 RULES_BY_NAME: Dict[str, Rule] = {r.name: r for r in RULES}
 
 
-def run_rules(resources: Sequence[Resource],
-              config: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Dict[str, List[Violation]]:
+def run_rules(
+    resources: Sequence[Resource], config: Optional[Mapping[str, Mapping[str, Any]]] = None
+) -> Dict[str, List[Violation]]:
     """Every rule over a whole graph, ignoring enforcement levels (for tests and tooling)."""
     config = config or {}
     out: Dict[str, List[Violation]] = {}
@@ -1217,7 +1484,8 @@ def run_rules(resources: Sequence[Resource],
         if rule.kind == "stack":
             found = rule.check(resources, cfg)
         else:
-            found = [Violation(v.message, v.urn or r.urn) for r in resources
-                     for v in rule.check(r, cfg)]
+            found = [
+                Violation(v.message, v.urn or r.urn) for r in resources for v in rule.check(r, cfg)
+            ]
         out[rule.name] = found
     return out

@@ -26,7 +26,11 @@ def leaders_from(listing: list[dict]) -> dict[str, str]:
 def ask(container: str, config: str) -> list[dict]:
     out = subprocess.run(
         ["docker", "exec", container, "patronictl", "-c", config, "list", "-f", "json"],
-        capture_output=True, text=True, timeout=30, check=True).stdout
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -53,8 +57,11 @@ def main() -> int:
             last = f"leaders so far {leaders}"
             break
         if time.monotonic() > deadline:
-            print(f"groups {sorted(wanted)} have no running leader after {args.timeout:.0f}s; "
-                  f"last: {last}", file=sys.stderr)
+            print(
+                f"groups {sorted(wanted)} have no running leader after {args.timeout:.0f}s; "
+                f"last: {last}",
+                file=sys.stderr,
+            )
             return 1
         time.sleep(2)
 

@@ -91,18 +91,25 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
             return response
         registration = self.resources[response.urn]
         inputs = runtime_mocks.rpc.deserialize_properties(request.object)
-        self.registered.append(RegisteredResource(
-            type=request.type, name=request.name, urn=response.urn,
-            custom=bool(request.custom), inputs=_plain(inputs), outputs=_plain(registration.state),
-            id=registration.id,
-            options={
-                "parent": request.parent,
-                "dependencies": sorted(request.dependencies),
-                "protect": bool(request.protect),
-                "retainOnDelete": bool(request.retainOnDelete),
-                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
-                "ignoreChanges": list(request.ignoreChanges),
-            }))
+        self.registered.append(
+            RegisteredResource(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                custom=bool(request.custom),
+                inputs=_plain(inputs),
+                outputs=_plain(registration.state),
+                id=registration.id,
+                options={
+                    "parent": request.parent,
+                    "dependencies": sorted(request.dependencies),
+                    "protect": bool(request.protect),
+                    "retainOnDelete": bool(request.retainOnDelete),
+                    "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                    "ignoreChanges": list(request.ignoreChanges),
+                },
+            )
+        )
         return response
 
 
@@ -118,7 +125,7 @@ def _plain(value: Any) -> Any:
 
 
 def stack_names() -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
 
 
 def stack_config(stack: str) -> dict[str, Any]:
@@ -127,9 +134,13 @@ def stack_config(stack: str) -> dict[str, Any]:
     return dict(document.get("config") or {})
 
 
-def run_stack(stack: str, mocks: Optional[pulumi.runtime.Mocks] = None, *,
-              config: Optional[dict[str, Any]] = None,
-              secrets: Optional[dict[str, str]] = None) -> ProgramRun:
+def run_stack(
+    stack: str,
+    mocks: Optional[pulumi.runtime.Mocks] = None,
+    *,
+    config: Optional[dict[str, Any]] = None,
+    secrets: Optional[dict[str, str]] = None,
+) -> ProgramRun:
     """Runs __main__.py for `stack` (config from its stack file unless `config` is given;
     `secrets` adds encrypted-style config values) and returns what it registered."""
     values = stack_config(stack) if config is None else dict(config)
@@ -142,8 +153,9 @@ def run_stack(stack: str, mocks: Optional[pulumi.runtime.Mocks] = None, *,
     return contextvars.Context().run(_run, stack, mocks or EchoMocks(), engine_config, secret_keys)
 
 
-def _run(stack: str, mocks: pulumi.runtime.Mocks, config: dict[str, str],
-         secret_keys: list[str]) -> ProgramRun:
+def _run(
+    stack: str, mocks: pulumi.runtime.Mocks, config: dict[str, str], secret_keys: list[str]
+) -> ProgramRun:
     # The RPC manager is process-wide: a failed earlier run must not fail this one.
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()

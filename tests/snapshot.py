@@ -12,21 +12,28 @@ REDACTED = "[secret]"
 
 def render_graph(run: ProgramRun, secret_values: set[str]) -> str:
     names = {r.urn: r.name for r in run.resources}
-    lines = [f"# Resource graph of stack '{run.stack}' under mocks; "
-             "regenerate with UPDATE_SNAPSHOTS=1.", ""]
+    lines = [
+        f"# Resource graph of stack '{run.stack}' under mocks; regenerate with UPDATE_SNAPSHOTS=1.",
+        "",
+    ]
     for resource in sorted(run.resources, key=lambda r: (r.type, r.name)):
         parent = names.get(resource.options["parent"], "stack")
         lines.append(f"{resource.type} {resource.name}  (parent: {parent})")
         deps = sorted(names[u] for u in resource.options["dependencies"] if u in names)
         if deps:
             lines.append(f"  dependsOn: {', '.join(deps)}")
-        flags = [k for k in ("protect", "retainOnDelete", "deleteBeforeReplace")
-                 if resource.options[k]]
+        flags = [
+            k for k in ("protect", "retainOnDelete", "deleteBeforeReplace") if resource.options[k]
+        ]
         if flags:
             lines.append(f"  options: {', '.join(flags)}")
         if resource.custom and resource.inputs:
-            body = yaml.safe_dump(_redact(resource.inputs, secret_values), sort_keys=True,
-                                  default_flow_style=False, width=100)
+            body = yaml.safe_dump(
+                _redact(resource.inputs, secret_values),
+                sort_keys=True,
+                default_flow_style=False,
+                width=100,
+            )
             lines.extend("    " + line for line in body.splitlines())
         lines.append("")
     lines.append("outputs:")

@@ -7,15 +7,46 @@ reading), `checks` and `postgres` (value rules), `loader` (sections and cross ru
 
 from .addressing import Group, Member
 from .loader import OBSERVABILITY_DEFAULTS, PASSWORD_KEYS, Unreadable, load_settings
-from .model import (CitusSettings, ClusterSettings, EtcdApi, EtcdSettings, Flavour,
-                    ImageSettings, NetworkSettings, ObservabilitySettings, Passwords,
-                    PatroniSettings, ResourceLimits, ServiceSettings, Settings, VipSettings)
+from .model import (
+    CitusSettings,
+    ClusterSettings,
+    EtcdApi,
+    EtcdSettings,
+    Flavour,
+    ImageSettings,
+    NetworkSettings,
+    ObservabilitySettings,
+    Passwords,
+    PatroniSettings,
+    ResourceLimits,
+    ServiceSettings,
+    Settings,
+    VipSettings,
+)
 from .reader import CONFIG_NAMESPACE, SettingsError, config_key
 
 __all__ = [
-    "CONFIG_NAMESPACE", "CitusSettings", "ClusterSettings", "EtcdApi", "EtcdSettings",
-    "Flavour", "Group", "ImageSettings", "Member", "NetworkSettings", "OBSERVABILITY_DEFAULTS",
-    "ObservabilitySettings", "PASSWORD_KEYS", "Passwords", "PatroniSettings", "ResourceLimits",
-    "ServiceSettings", "Settings", "SettingsError", "Unreadable", "VipSettings", "config_key",
+    "CONFIG_NAMESPACE",
+    "CitusSettings",
+    "ClusterSettings",
+    "EtcdApi",
+    "EtcdSettings",
+    "Flavour",
+    "Group",
+    "ImageSettings",
+    "Member",
+    "NetworkSettings",
+    "OBSERVABILITY_DEFAULTS",
+    "ObservabilitySettings",
+    "PASSWORD_KEYS",
+    "Passwords",
+    "PatroniSettings",
+    "ResourceLimits",
+    "ServiceSettings",
+    "Settings",
+    "SettingsError",
+    "Unreadable",
+    "VipSettings",
+    "config_key",
     "load_settings",
 ]

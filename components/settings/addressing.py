@@ -47,8 +47,10 @@ def group_sizes(citus: CitusSettings, plain_members: int) -> tuple[GroupSize, ..
     if not citus.enabled:
         return (GroupSize(0, "cluster", "pg", plain_members),)
     coordinator = GroupSize(0, "coordinator", "coord", citus.coordinator_members)
-    workers = tuple(GroupSize(g, "worker", f"work{g}", citus.members_per_group)
-                    for g in range(1, citus.worker_groups + 1))
+    workers = tuple(
+        GroupSize(g, "worker", f"work{g}", citus.members_per_group)
+        for g in range(1, citus.worker_groups + 1)
+    )
     return (coordinator, *workers)
 
 
@@ -60,19 +62,27 @@ def slots_needed(sizes: tuple[GroupSize, ...]) -> int:
     return SLOTS_PER_BLOCK * len(sizes) + max(size.members for size in sizes)
 
 
-def etcd_members(scope: str, member_range: ipaddress.IPv4Network,
-                 count: int) -> tuple[Member, ...]:
-    return tuple(Member(f"{scope}-etcd-{i + 1}", -1, i, slot(member_range, i))
-                 for i in range(count))
+def etcd_members(scope: str, member_range: ipaddress.IPv4Network, count: int) -> tuple[Member, ...]:
+    return tuple(
+        Member(f"{scope}-etcd-{i + 1}", -1, i, slot(member_range, i)) for i in range(count)
+    )
 
 
-def groups(scope: str, member_range: ipaddress.IPv4Network,
-           sizes: tuple[GroupSize, ...]) -> tuple[Group, ...]:
+def groups(
+    scope: str, member_range: ipaddress.IPv4Network, sizes: tuple[GroupSize, ...]
+) -> tuple[Group, ...]:
     def group(size: GroupSize) -> Group:
         base = SLOTS_PER_BLOCK * (size.number + 1)
-        return Group(size.number, size.role, size.label, tuple(
-            Member(f"{scope}-{size.label}-{i + 1}", size.number, i,
-                   slot(member_range, base + i))
-            for i in range(size.members)))
+        return Group(
+            size.number,
+            size.role,
+            size.label,
+            tuple(
+                Member(
+                    f"{scope}-{size.label}-{i + 1}", size.number, i, slot(member_range, base + i)
+                )
+                for i in range(size.members)
+            ),
+        )
 
     return tuple(group(size) for size in sizes)

@@ -15,10 +15,12 @@ _DOMAIN = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])(?:\.(?:[A-Za-z0-
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REFERENCE = re.compile(
     rf"^(?P<name>(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$")
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
 
-PRIVATE_NETWORKS = tuple(ipaddress.IPv4Network(n) for n in
-                         ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+PRIVATE_NETWORKS = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
 MIN_SUBNET_PREFIX = 16
 MAX_SUBNET_PREFIX = 28
 DOCKER_RESERVED_NETWORKS = ("bridge", "host", "none")
@@ -44,15 +46,20 @@ def one_of(*choices: str) -> Check:
 
 
 def scope_name(value: str) -> Optional[str]:
-    return None if _NAME.fullmatch(value) else \
-        "must be lowercase letters, digits and '-', at most 31 characters"
+    return (
+        None
+        if _NAME.fullmatch(value)
+        else "must be lowercase letters, digits and '-', at most 31 characters"
+    )
 
 
 def image_reference(value: str) -> Optional[str]:
     match = _REFERENCE.fullmatch(value)
     if match is None or len(match.group("name")) > 255:
-        return ("must be a Docker image reference: lowercase repository path, optional "
-                "registry, :tag and/or @sha256:<64 hex digits>, no spaces")
+        return (
+            "must be a Docker image reference: lowercase repository path, optional "
+            "registry, :tag and/or @sha256:<64 hex digits>, no spaces"
+        )
     tag, digest = match.group("tag"), match.group("digest")
     if not tag and not digest:
         return "must be pinned with a tag or digest (e.g. quay.io/coreos/etcd:v3.5.16)"
@@ -80,11 +87,15 @@ def subnet(value: str) -> Optional[str]:
     except ValueError:
         return "must be an IPv4 network in CIDR form with no host bits set, e.g. 172.30.0.0/16"
     if not any(network.subnet_of(p) for p in PRIVATE_NETWORKS):
-        return ("must lie in a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16): "
-                "loopback, link-local, multicast and public addresses are not for a bridge")
+        return (
+            "must lie in a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16): "
+            "loopback, link-local, multicast and public addresses are not for a bridge"
+        )
     if not MIN_SUBNET_PREFIX <= network.prefixlen <= MAX_SUBNET_PREFIX:
-        return (f"must be a /{MIN_SUBNET_PREFIX} to /{MAX_SUBNET_PREFIX}: a larger network "
-                "overlaps Docker's own address pools")
+        return (
+            f"must be a /{MIN_SUBNET_PREFIX} to /{MAX_SUBNET_PREFIX}: a larger network "
+            "overlaps Docker's own address pools"
+        )
     return None
 
 
@@ -130,8 +141,10 @@ def pg_database(value: str) -> Optional[str]:
 
 def version(value: str) -> Optional[str]:
     if versions.version_form(value) is None:
-        return ("must be a version line (4.1), a release (4.1.4) or an exact Debian package "
-                "version (4.1.4-1.pgdg120+1)")
+        return (
+            "must be a version line (4.1), a release (4.1.4) or an exact Debian package "
+            "version (4.1.4-1.pgdg120+1)"
+        )
     return None
 
 

@@ -14,9 +14,22 @@ from typing import Any, Callable, Mapping, Optional, TypeVar
 from .. import versions
 from . import addressing, checks
 from .addressing import MAX_ETCD_MEMBERS, MAX_GROUP_MEMBERS, MAX_WORKER_GROUPS
-from .model import (ETCD_APIS, FLAVOURS, CitusSettings, ClusterSettings, EtcdSettings,
-                    ImageSettings, NetworkSettings, ObservabilitySettings, Passwords,
-                    PatroniSettings, ResourceLimits, ServiceSettings, Settings, VipSettings)
+from .model import (
+    ETCD_APIS,
+    FLAVOURS,
+    CitusSettings,
+    ClusterSettings,
+    EtcdSettings,
+    ImageSettings,
+    NetworkSettings,
+    ObservabilitySettings,
+    Passwords,
+    PatroniSettings,
+    ResourceLimits,
+    ServiceSettings,
+    Settings,
+    VipSettings,
+)
 from .postgres import PARAMETER_NAME, parameter_problem
 from .reader import SECRET_SHOWN, Reader, SettingsError, config_key
 
@@ -25,10 +38,22 @@ MAX_PASSWORD_LENGTH = 1024
 MAX_NESTING = 16
 MAX_MEMORY_MB = 1024 * 1024
 
-SECTIONS = ("cluster", "network", "etcd", "citus", "patroni", "vip", "image", "volumes",
-            "observability")
-PASSWORD_KEYS = {"superuserPassword": "superuser", "replicationPassword": "replication",
-                 "restApiPassword": "rest_api"}
+SECTIONS = (
+    "cluster",
+    "network",
+    "etcd",
+    "citus",
+    "patroni",
+    "vip",
+    "image",
+    "volumes",
+    "observability",
+)
+PASSWORD_KEYS = {
+    "superuserPassword": "superuser",
+    "replicationPassword": "replication",
+    "restApiPassword": "rest_api",
+}
 
 # Pinned upstream images; the integration suite points these keys at local stand-ins.
 OBSERVABILITY_DEFAULTS = {
@@ -47,9 +72,12 @@ class Unreadable:
         self.reason = reason
 
 
-def load_settings(config: Mapping[str, Any], secrets: Mapping[str, Any],
-                  plaintext: frozenset[str] = frozenset(),
-                  secret_sections: frozenset[str] = frozenset()) -> Settings:
+def load_settings(
+    config: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    plaintext: frozenset[str] = frozenset(),
+    secret_sections: frozenset[str] = frozenset(),
+) -> Settings:
     """Validates the stack config and returns frozen settings, or raises SettingsError listing
     every problem found. `config` maps top-level keys (without the project prefix) to values;
     `secrets` maps password keys to their decrypted values (or None); `plaintext` names the
@@ -79,16 +107,18 @@ def load_settings(config: Mapping[str, Any], secrets: Mapping[str, Any],
         _check_cross_rules(network, image, etcd, citus, patroni, vip, problems)
     if problems:
         raise SettingsError(problems)
-    settings = Settings(cluster, network, etcd, citus, patroni, vip, image, passwords, retain,
-                        observability)
+    settings = Settings(
+        cluster, network, etcd, citus, patroni, vip, image, passwords, retain, observability
+    )
     _check_addresses(settings, problems)
     if problems:
         raise SettingsError(problems)
     return settings
 
 
-def _top_level(config: Mapping[str, Any], secret_sections: frozenset[str],
-               problems: list[str]) -> dict[str, Any]:
+def _top_level(
+    config: Mapping[str, Any], secret_sections: frozenset[str], problems: list[str]
+) -> dict[str, Any]:
     known: dict[str, Any] = {}
     for key in sorted(config, key=str):
         value = config[key]
@@ -96,8 +126,11 @@ def _top_level(config: Mapping[str, Any], secret_sections: frozenset[str],
             problems.append(f"{config_key(key)}: {value.reason}")
         elif key not in SECTIONS:
             section, dot, _ = str(key).partition(".")
-            hint = (f"; to set a nested value use `pulumi config set --path {key} VALUE`"
-                    if dot and section in SECTIONS else " (see README, 'Configuration')")
+            hint = (
+                f"; to set a nested value use `pulumi config set --path {key} VALUE`"
+                if dot and section in SECTIONS
+                else " (see README, 'Configuration')"
+            )
             problems.append(f"{config_key(str(key))}: unknown key{hint}")
         elif not checks.depth(value, MAX_NESTING):
             problems.append(f"{config_key(key)}: nested more than {MAX_NESTING} levels deep")
@@ -106,16 +139,22 @@ def _top_level(config: Mapping[str, Any], secret_sections: frozenset[str],
                 problems.append(
                     f"{config_key(key)} = {SECRET_SHOWN}: is stored as a secret; only "
                     f"{', '.join(PASSWORD_KEYS)} may be: the program does not keep other "
-                    "values encrypted (outputs, labels, commands)")
+                    "values encrypted (outputs, labels, commands)"
+                )
             known[key] = value
     return known
 
 
 def _read_cluster(r: Reader) -> ClusterSettings:
     scope = r.value("scope", "citus", str, checks.scope_name)
-    namespace = r.value("namespace", "/service", str,
-                        checks.matches(re.compile(r"^/?[A-Za-z0-9_-]{1,64}/?$"),
-                                       "one path segment such as /service"))
+    namespace = r.value(
+        "namespace",
+        "/service",
+        str,
+        checks.matches(
+            re.compile(r"^/?[A-Za-z0-9_-]{1,64}/?$"), "one path segment such as /service"
+        ),
+    )
     r.finish()
     return ClusterSettings(scope=scope, namespace="/" + namespace.strip("/") + "/")
 
@@ -134,16 +173,18 @@ def _read_network(r: Reader, scope: str) -> NetworkSettings:
     gateway_text = r.value("gateway", None, str, checks.address)
     r.finish()
     subnet = _parse(ipaddress.IPv4Network, subnet_text, ipaddress.IPv4Network("172.30.0.0/16"))
-    member_range = _parse(ipaddress.IPv4Network, range_text,
-                          ipaddress.IPv4Network("172.30.1.0/24"))
+    member_range = _parse(ipaddress.IPv4Network, range_text, ipaddress.IPv4Network("172.30.1.0/24"))
     gateway = _parse(ipaddress.IPv4Address, gateway_text, subnet.network_address + 1)
     if not member_range.subnet_of(subnet):
         r.fail("memberRange", range_text, f"must lie inside network.subnet {subnet}")
     if gateway not in subnet or gateway in (subnet.network_address, subnet.broadcast_address):
         r.fail("gateway", str(gateway), f"must be a host address inside network.subnet {subnet}")
     elif gateway in member_range:
-        r.fail("memberRange", range_text,
-               f"must not contain the gateway {gateway}; members take addresses from the whole range")
+        r.fail(
+            "memberRange",
+            range_text,
+            f"must not contain the gateway {gateway}; members take addresses from the whole range",
+        )
     return NetworkSettings(name=name, subnet=subnet, gateway=gateway, member_range=member_range)
 
 
@@ -160,58 +201,105 @@ def _read_image(r: Reader) -> ImageSettings:
     return image
 
 
-def _read_upstream_image(r: Reader, name: str, base_image: str,
-                         local_debs: bool) -> ImageSettings:
-    major = r.value("postgresMajor", versions.DEFAULT_POSTGRES_MAJOR, int,
-                    lambda v: None if v in versions.POSTGRES_MAJORS else
-                    f"must be one of {', '.join(map(str, versions.POSTGRES_MAJORS))} "
-                    "(majors the PostgreSQL project still supports)")
-    citus_line = r.value("citusVersion", versions.DEFAULT_CITUS_LINE, str,
-                         lambda v: None if v in versions.CITUS_LINES else
-                         f"must be a Citus package line: {', '.join(versions.CITUS_LINES)}")
+def _read_upstream_image(r: Reader, name: str, base_image: str, local_debs: bool) -> ImageSettings:
+    major = r.value(
+        "postgresMajor",
+        versions.DEFAULT_POSTGRES_MAJOR,
+        int,
+        lambda v: (
+            None
+            if v in versions.POSTGRES_MAJORS
+            else f"must be one of {', '.join(map(str, versions.POSTGRES_MAJORS))} "
+            "(majors the PostgreSQL project still supports)"
+        ),
+    )
+    citus_line = r.value(
+        "citusVersion",
+        versions.DEFAULT_CITUS_LINE,
+        str,
+        lambda v: (
+            None
+            if v in versions.CITUS_LINES
+            else f"must be a Citus package line: {', '.join(versions.CITUS_LINES)}"
+        ),
+    )
     citus_package = r.value("citusPackageVersion", None, str, checks.version)
     if citus_package and versions.version_form(citus_package) == "line":
-        r.fail("citusPackageVersion", citus_package,
-               "must be a release (14.0.1) or an exact Debian version (14.0.1.citus-1); "
-               "the line is image.citusVersion")
-    elif citus_package and versions.version_form(citus_package) and not (
-            versions.upstream_release(citus_package) or "").startswith(citus_line + "."):
-        r.fail("citusPackageVersion", citus_package,
-               f"must be a release of the Citus line image.citusVersion ({citus_line})")
+        r.fail(
+            "citusPackageVersion",
+            citus_package,
+            "must be a release (14.0.1) or an exact Debian version (14.0.1.citus-1); "
+            "the line is image.citusVersion",
+        )
+    elif (
+        citus_package
+        and versions.version_form(citus_package)
+        and not (versions.upstream_release(citus_package) or "").startswith(citus_line + ".")
+    ):
+        r.fail(
+            "citusPackageVersion",
+            citus_package,
+            f"must be a release of the Citus line image.citusVersion ({citus_line})",
+        )
     patroni = r.value("patroniVersion", None, str, checks.version)
     floor = versions.patroni_floor(major)
     if patroni and versions.version_form(patroni) and not versions.line_allows(patroni, floor):
-        r.fail("patroniVersion", patroni,
-               f"PostgreSQL {major} with this program needs Patroni {floor} or newer")
+        r.fail(
+            "patroniVersion",
+            patroni,
+            f"PostgreSQL {major} with this program needs Patroni {floor} or newer",
+        )
     vip_manager = r.value("vipManagerVersion", None, str, checks.version)
-    if vip_manager and versions.version_form(vip_manager) and not versions.line_allows(
-            vip_manager, versions.VIP_MANAGER_V3_FLOOR):
-        r.fail("vipManagerVersion", vip_manager,
-               "the upstream flavour installs the PostgreSQL project's vip-manager2 (2.0 and "
-               "newer, etcd v3 API); vip-manager 1.x is Debian's: use image.flavour debian")
+    if (
+        vip_manager
+        and versions.version_form(vip_manager)
+        and not versions.line_allows(vip_manager, versions.VIP_MANAGER_V3_FLOOR)
+    ):
+        r.fail(
+            "vipManagerVersion",
+            vip_manager,
+            "the upstream flavour installs the PostgreSQL project's vip-manager2 (2.0 and "
+            "newer, etcd v3 API); vip-manager 1.x is Debian's: use image.flavour debian",
+        )
     if local_debs:
         r.fail("localDebs", local_debs, "applies to the debian flavour only")
-    return ImageSettings(name, base_image, "upstream", major, citus_line, citus_package,
-                         patroni, vip_manager, local_debs)
+    return ImageSettings(
+        name,
+        base_image,
+        "upstream",
+        major,
+        citus_line,
+        citus_package,
+        patroni,
+        vip_manager,
+        local_debs,
+    )
 
 
-def _read_debian_image(r: Reader, name: str, base_image: str,
-                       local_debs: bool) -> ImageSettings:
+def _read_debian_image(r: Reader, name: str, base_image: str, local_debs: bool) -> ImageSettings:
     major = r.value("postgresMajor", versions.DEBIAN_POSTGRES_MAJOR, int)
     if major != versions.DEBIAN_POSTGRES_MAJOR:
-        r.fail("postgresMajor", major, "the debian flavour has only PostgreSQL "
-               f"{versions.DEBIAN_POSTGRES_MAJOR} (bookworm)")
+        r.fail(
+            "postgresMajor",
+            major,
+            f"the debian flavour has only PostgreSQL {versions.DEBIAN_POSTGRES_MAJOR} (bookworm)",
+        )
     vip_manager = r.value("vipManagerVersion", versions.DEBIAN_VIP_MANAGER_VERSION, str)
     if vip_manager != versions.DEBIAN_VIP_MANAGER_VERSION:
-        r.fail("vipManagerVersion", vip_manager, "the debian flavour has only vip-manager "
-               f"{versions.DEBIAN_VIP_MANAGER_VERSION}")
+        r.fail(
+            "vipManagerVersion",
+            vip_manager,
+            f"the debian flavour has only vip-manager {versions.DEBIAN_VIP_MANAGER_VERSION}",
+        )
     from_debs = "Citus comes from images/patroni/debs/ (image.localDebs)"
     r.refuse("citusVersion", f"does not apply to the debian flavour: {from_debs}")
     r.refuse("citusPackageVersion", f"does not apply to the debian flavour: {from_debs}")
-    r.refuse("patroniVersion", "does not apply to the debian flavour: Patroni is trixie's "
-             f"{versions.DEBIAN_PATRONI_LINE} line")
-    return ImageSettings(name, base_image, "debian", major, "", None, None, vip_manager,
-                         local_debs)
+    r.refuse(
+        "patroniVersion",
+        "does not apply to the debian flavour: Patroni is trixie's "
+        f"{versions.DEBIAN_PATRONI_LINE} line",
+    )
+    return ImageSettings(name, base_image, "debian", major, "", None, None, vip_manager, local_debs)
 
 
 def _read_etcd(r: Reader, scope: str) -> EtcdSettings:
@@ -219,23 +307,36 @@ def _read_etcd(r: Reader, scope: str) -> EtcdSettings:
         if v < 3 or v > MAX_ETCD_MEMBERS:
             return f"must be an odd number between 3 and {MAX_ETCD_MEMBERS}"
         if v % 2 == 0:
-            return ("must be odd: an even count tolerates no more failures than the odd count "
-                    "below it and makes a split vote possible")
+            return (
+                "must be odd: an even count tolerates no more failures than the odd count "
+                "below it and makes a split vote possible"
+            )
         return None
 
     members = r.value("members", 3, int, odd_quorum)
     api = r.value("apiVersion", "v3", str, checks.one_of(*ETCD_APIS))
     image = r.value("image", None, str, checks.image_reference)
-    token = r.value("clusterToken", f"{scope}-etcd", str,
-                    checks.matches(re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "a short token"))
-    retention = r.value("autoCompactionRetention", "1", str,
-                        checks.matches(re.compile(r"^\d{1,6}[hm]?$"),
-                                       "hours (e.g. 1) or a duration such as 30m"))
+    token = r.value(
+        "clusterToken",
+        f"{scope}-etcd",
+        str,
+        checks.matches(re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "a short token"),
+    )
+    retention = r.value(
+        "autoCompactionRetention",
+        "1",
+        str,
+        checks.matches(re.compile(r"^\d{1,6}[hm]?$"), "hours (e.g. 1) or a duration such as 30m"),
+    )
     r.finish()
     tag = checks.image_tag(image) if image else None
     if api == "v2" and tag and versions.version_key(tag)[:2] >= (3, 6):
-        r.fail("image", image, "etcd 3.6 removed the v2 API that etcd.apiVersion v2 needs; "
-               "use an etcd 3.5 image or etcd.apiVersion v3")
+        r.fail(
+            "image",
+            image,
+            "etcd 3.6 removed the v2 API that etcd.apiVersion v2 needs; "
+            "use an etcd 3.5 image or etcd.apiVersion v3",
+        )
     return EtcdSettings(members, api, image, token, retention)  # type: ignore[arg-type]
 
 
@@ -250,8 +351,11 @@ def _read_citus(r: Reader) -> CitusSettings:
     r.finish()
     if not enabled:
         for key, value in given.items():
-            r.fail(key, value, "does not apply with citus.enabled false (the single group "
-                               "is patroni.members)")
+            r.fail(
+                key,
+                value,
+                "does not apply with citus.enabled false (the single group is patroni.members)",
+            )
     return CitusSettings(enabled, database, coordinator, workers, per_group)
 
 
@@ -259,8 +363,11 @@ def _read_patroni(r: Reader, citus_enabled: bool) -> PatroniSettings:
     members_set = r.has("members")
     members = r.value("members", 2, int, checks.between(1, MAX_GROUP_MEMBERS))
     if citus_enabled and members_set:
-        r.fail("members", members, "does not apply with Citus on: set "
-               "citus.coordinatorMembers and citus.membersPerGroup")
+        r.fail(
+            "members",
+            members,
+            "does not apply with Citus on: set citus.coordinatorMembers and citus.membersPerGroup",
+        )
     timing_problems = len(r.problems)
     ttl = r.value("ttl", 30, int, checks.between(20, 3600))
     loop_wait = r.value("loopWait", 10, int, checks.between(1, 3600))
@@ -279,31 +386,62 @@ def _read_patroni(r: Reader, citus_enabled: bool) -> PatroniSettings:
     resources = _read_resources(r.section_reader("resources"))
     superuser = r.value("superuser", "postgres", str, checks.pg_role)
     replication = r.value("replicationUser", "replicator", str, checks.pg_role)
-    rest_user = r.value("restApiUser", "patroni", str,
-                        checks.matches(re.compile(r"^[A-Za-z0-9_.-]{1,63}$"), "a user name"))
+    rest_user = r.value(
+        "restApiUser",
+        "patroni",
+        str,
+        checks.matches(re.compile(r"^[A-Za-z0-9_.-]{1,63}$"), "a user name"),
+    )
     r.finish()
     if superuser == replication:
         r.fail("replicationUser", replication, "must differ from patroni.superuser")
     # The combined rule only means something once each value passes on its own.
     timing_valid = len(r.problems) == timing_problems
     if timing_valid and loop_wait + 2 * retry_timeout > ttl:
-        r.fail("ttl", ttl, f"Patroni needs loop_wait + 2*retry_timeout <= ttl "
-                           f"({loop_wait} + 2*{retry_timeout} = {loop_wait + 2 * retry_timeout})")
-    return PatroniSettings(members, ttl, loop_wait, retry_timeout, lag, synchronous, failsafe,
-                           dict(parameters), resources, superuser, replication, rest_user)
+        r.fail(
+            "ttl",
+            ttl,
+            f"Patroni needs loop_wait + 2*retry_timeout <= ttl "
+            f"({loop_wait} + 2*{retry_timeout} = {loop_wait + 2 * retry_timeout})",
+        )
+    return PatroniSettings(
+        members,
+        ttl,
+        loop_wait,
+        retry_timeout,
+        lag,
+        synchronous,
+        failsafe,
+        dict(parameters),
+        resources,
+        superuser,
+        replication,
+        rest_user,
+    )
 
 
 def _read_resources(r: Reader) -> ResourceLimits:
     before = len(r.problems)
-    memory = r.value("memoryMb", 1024, int,
-                     lambda v: None if v == 0 or 256 <= v <= MAX_MEMORY_MB else
-                     f"must be 0 (no limit) or from 256 to {MAX_MEMORY_MB}")
+    memory = r.value(
+        "memoryMb",
+        1024,
+        int,
+        lambda v: (
+            None
+            if v == 0 or 256 <= v <= MAX_MEMORY_MB
+            else f"must be 0 (no limit) or from 256 to {MAX_MEMORY_MB}"
+        ),
+    )
     cpus = r.value("cpus", None, str, checks.cpus)
     shm = r.value("shmSizeMb", 256, int, checks.between(64, 65536))
     r.finish()
     if len(r.problems) == before and memory and shm >= memory:
-        r.fail("shmSizeMb", shm, f"must be below patroni.resources.memoryMb ({memory}): "
-               "/dev/shm counts against the container's memory limit")
+        r.fail(
+            "shmSizeMb",
+            shm,
+            f"must be below patroni.resources.memoryMb ({memory}): "
+            "/dev/shm counts against the container's memory limit",
+        )
     return ResourceLimits(memory, cpus, shm)
 
 
@@ -323,15 +461,24 @@ def _read_vip(r: Reader, network: NetworkSettings) -> VipSettings:
         if address not in network.subnet:
             r.fail("address", str(address), f"must lie inside network.subnet {network.subnet}")
         elif address in network.member_range:
-            r.fail("address", str(address),
-                   f"must lie outside network.memberRange {network.member_range}, "
-                   "or a member could be given the same address")
-        elif address in (network.subnet.network_address, network.subnet.broadcast_address,
-                         network.gateway):
+            r.fail(
+                "address",
+                str(address),
+                f"must lie outside network.memberRange {network.member_range}, "
+                "or a member could be given the same address",
+            )
+        elif address in (
+            network.subnet.network_address,
+            network.subnet.broadcast_address,
+            network.gateway,
+        ):
             r.fail("address", str(address), "must not be the network, broadcast or gateway address")
     if (enabled or netmask_set) and netmask != network.subnet.prefixlen:
-        r.fail("netmask", netmask,
-               f"must equal the prefix length of network.subnet ({network.subnet.prefixlen})")
+        r.fail(
+            "netmask",
+            netmask,
+            f"must equal the prefix length of network.subnet ({network.subnet.prefixlen})",
+        )
     return VipSettings(enabled, address, netmask, interface, group, interval)
 
 
@@ -349,15 +496,18 @@ def _password_problem(value: Any) -> Optional[str]:
     return None
 
 
-def _read_passwords(secrets: Mapping[str, Any], plaintext: frozenset[str],
-                    problems: list[str]) -> Passwords:
+def _read_passwords(
+    secrets: Mapping[str, Any], plaintext: frozenset[str], problems: list[str]
+) -> Passwords:
     values: dict[str, Optional[str]] = {}
     for key, attr in PASSWORD_KEYS.items():
         value = secrets.get(key)
         rule = _password_problem(value) if value is not None else None
         if key in plaintext:
-            problems.append(f"{config_key(key)} = [not shown]: is stored in plain text in the "
-                            f"stack file; set it with `pulumi config set --secret {key}`")
+            problems.append(
+                f"{config_key(key)} = [not shown]: is stored in plain text in the "
+                f"stack file; set it with `pulumi config set --secret {key}`"
+            )
         elif rule:
             # Never echo a secret: name the key and the rule only.
             problems.append(f"{config_key(key)} = {SECRET_SHOWN}: {rule}")
@@ -373,13 +523,18 @@ def _read_observability(r: Reader) -> ObservabilitySettings:
         s = r.section_reader(service)
         host_ip = s.value("hostIp", "127.0.0.1", str, checks.address)
         if host_ip != "127.0.0.1" and not allow_public:
-            s.fail("hostIp", host_ip, "publishes beyond loopback; set "
-                   "observability.allowPublicPorts to true if that is intended")
+            s.fail(
+                "hostIp",
+                host_ip,
+                "publishes beyond loopback; set "
+                "observability.allowPublicPorts to true if that is intended",
+            )
         services[service] = ServiceSettings(
             enabled=s.value("enabled", on, bool),
             image=s.value("image", image, str, checks.image_reference),
             host_ip=host_ip,
-            host_port=s.value("hostPort", port, int, checks.between(1, 65535)))
+            host_port=s.value("hostPort", port, int, checks.between(1, 65535)),
+        )
         s.finish()
     r.finish()
     ports = [(v.host_ip, v.host_port) for v in services.values() if v.enabled]
@@ -389,41 +544,54 @@ def _read_observability(r: Reader) -> ObservabilitySettings:
     return ObservabilitySettings(enabled, **services)
 
 
-def _check_cross_rules(network: NetworkSettings, image: ImageSettings, etcd: EtcdSettings,
-                       citus: CitusSettings, patroni: PatroniSettings, vip: VipSettings,
-                       problems: list[str]) -> None:
+def _check_cross_rules(
+    network: NetworkSettings,
+    image: ImageSettings,
+    etcd: EtcdSettings,
+    citus: CitusSettings,
+    patroni: PatroniSettings,
+    vip: VipSettings,
+    problems: list[str],
+) -> None:
     if vip.enabled and not image.vip_manager_speaks_etcd_v3 and etcd.api != "v2":
         problems.append(
             f"{config_key('etcd.apiVersion')} = {etcd.api!r}: vip-manager "
             f"{image.vip_manager_version} speaks only the etcd v2 API; set etcd.apiVersion to "
-            "v2 or use the upstream flavour")
+            "v2 or use the upstream flavour"
+        )
     if vip.enabled and image.vip_manager_speaks_etcd_v3 and etcd.api != "v3":
         problems.append(
             f"{config_key('etcd.apiVersion')} = {etcd.api!r}: the upstream flavour's "
             "vip-manager (2.0 and newer) reads the leader key through the etcd v3 API only, "
-            "which cannot see keys Patroni writes through v2; set etcd.apiVersion to v3")
+            "which cannot see keys Patroni writes through v2; set etcd.apiVersion to v3"
+        )
     supported = versions.CITUS_LINES.get(image.citus_version, ())
     if citus.enabled and image.flavour == "upstream" and image.postgres_major not in supported:
         problems.append(
             f"{config_key('image.citusVersion')} = {image.citus_version!r}: Citus "
             f"{image.citus_version} builds against PostgreSQL {', '.join(map(str, supported))}, "
             f"not image.postgresMajor {image.postgres_major}; packagecloud has no "
-            f"{versions.citus_package(image.postgres_major, image.citus_version)}")
+            f"{versions.citus_package(image.postgres_major, image.citus_version)}"
+        )
     if citus.enabled and image.flavour == "debian" and not image.local_debs:
         problems.append(
             f"{config_key('citus.enabled')} = True: Debian's archive has no Citus package; "
             "put postgresql-15-citus .deb files in images/patroni/debs/ and set "
-            "image.localDebs to true, or set citus.enabled to false")
+            "image.localDebs to true, or set citus.enabled to false"
+        )
     sizes = addressing.group_sizes(citus, patroni.members)
     if vip.enabled and vip.group >= len(sizes):
-        problems.append(f"{config_key('vip.group')} = {vip.group}: no such group "
-                        f"(groups are 0..{len(sizes) - 1})")
+        problems.append(
+            f"{config_key('vip.group')} = {vip.group}: no such group "
+            f"(groups are 0..{len(sizes) - 1})"
+        )
     needed = addressing.slots_needed(sizes)
     available = network.member_range.num_addresses - 2
     if needed > available:
         problems.append(
             f"{config_key('network.memberRange')} = '{network.member_range}': too small for "
-            f"{len(sizes)} group(s): needs {needed} addresses (16 per group after 16 for etcd)")
+            f"{len(sizes)} group(s): needs {needed} addresses (16 per group after 16 for etcd)"
+        )
 
 
 def _check_addresses(settings: Settings, problems: list[str]) -> None:
@@ -439,5 +607,6 @@ def _check_addresses(settings: Settings, problems: list[str]) -> None:
             problems.append(
                 f"{config_key('network.memberRange')} = '{settings.network.member_range}': "
                 f"{member.name} would get {member.address}, already used by "
-                f"{owners[member.address]}")
+                f"{owners[member.address]}"
+            )
         owners.setdefault(member.address, member.name)

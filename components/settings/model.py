@@ -160,13 +160,17 @@ class Settings:
 
     @property
     def etcd_members(self) -> tuple[Member, ...]:
-        return addressing.etcd_members(self.cluster.scope, self.network.member_range,
-                                       self.etcd.members)
+        return addressing.etcd_members(
+            self.cluster.scope, self.network.member_range, self.etcd.members
+        )
 
     @property
     def groups(self) -> tuple[Group, ...]:
-        return addressing.groups(self.cluster.scope, self.network.member_range,
-                                 addressing.group_sizes(self.citus, self.patroni.members))
+        return addressing.groups(
+            self.cluster.scope,
+            self.network.member_range,
+            addressing.group_sizes(self.citus, self.patroni.members),
+        )
 
     @property
     def dcs_prefix(self) -> str:

@@ -42,6 +42,7 @@ def _integer(low: int, high: int) -> Callable[[Any], Optional[str]]:
         if not re.fullmatch(r"-?\d{1,12}", text) or not low <= int(text) <= high:
             return f"must be an integer from {low} to {high}"
         return None
+
     return check
 
 
@@ -50,6 +51,7 @@ def _pattern(pattern: re.Pattern[str], what: str) -> Callable[[Any], Optional[st
         if isinstance(value, bool) or not pattern.fullmatch(str(value).strip()):
             return f"must be {what}"
         return None
+
     return check
 
 
@@ -57,6 +59,7 @@ def _choice(*choices: str) -> Callable[[Any], Optional[str]]:
     def check(value: Any) -> Optional[str]:
         text = str(value).lower() if not isinstance(value, bool) else ("on" if value else "off")
         return None if text in choices else f"must be one of {', '.join(choices)}"
+
     return check
 
 
@@ -98,8 +101,9 @@ TYPED: dict[str, Callable[[Any], Optional[str]]] = {
     "log_checkpoints": _boolean,
     "log_connections": _boolean,
     "log_disconnections": _boolean,
-    "log_min_duration_statement": _pattern(re.compile(r"^(-1|\d{1,12}\s*(us|ms|s|min|h|d)?)$"),
-                                           "-1 or a duration"),
+    "log_min_duration_statement": _pattern(
+        re.compile(r"^(-1|\d{1,12}\s*(us|ms|s|min|h|d)?)$"), "-1 or a duration"
+    ),
 }
 
 
@@ -110,15 +114,22 @@ def parameter_problem(name: str, value: Any, synchronous_mode: bool) -> Optional
     if not isinstance(value, (str, int, float, bool)):
         return "must be a string, number or boolean"
     text = str(value)
-    if len(text) > MAX_VALUE_LENGTH or any(c in text for c in "'\\") or \
-            any(ord(c) < 32 or ord(c) == 127 for c in text):
-        return (f"must be at most {MAX_VALUE_LENGTH} characters without quotes, backslashes "
-                "or control characters (they would break postgresql.conf)")
+    if (
+        len(text) > MAX_VALUE_LENGTH
+        or any(c in text for c in "'\\")
+        or any(ord(c) < 32 or ord(c) == 127 for c in text)
+    ):
+        return (
+            f"must be at most {MAX_VALUE_LENGTH} characters without quotes, backslashes "
+            "or control characters (they would break postgresql.conf)"
+        )
     check = TYPED.get(name)
     rule = check(value) if check is not None else None
     if rule:
         return rule
     if name == "synchronous_commit" and synchronous_mode and text.lower() in ("local", "off"):
-        return ("must be on, remote_apply or remote_write with patroni.synchronousMode: "
-                "local or off acknowledge commits a failover may lose")
+        return (
+            "must be on, remote_apply or remote_write with patroni.synchronousMode: "
+            "local or off acknowledge commits a failover may lose"
+        )
     return None

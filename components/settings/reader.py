@@ -37,7 +37,7 @@ def shown(value: Any, secret: bool = False) -> str:
         text = repr(value)
     except (ValueError, RecursionError):
         return "[not shown: too large]"
-    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 1] + "…"
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 
 class Reader:
@@ -65,11 +65,13 @@ class Reader:
         return name in self.raw
 
     def section_reader(self, name: str) -> Reader:
-        return Reader(f"{self.section}.{name}", self.raw.pop(name, None), self.problems,
-                      self.secret)
+        return Reader(
+            f"{self.section}.{name}", self.raw.pop(name, None), self.problems, self.secret
+        )
 
-    def value(self, name: str, default: T, kind: type | tuple[type, ...],
-              check: Optional[Check] = None) -> T:
+    def value(
+        self, name: str, default: T, kind: type | tuple[type, ...], check: Optional[Check] = None
+    ) -> T:
         value = self.raw.pop(name, default)
         if value is None:
             return default
@@ -96,8 +98,11 @@ class Reader:
 def coerce(value: Any, kind: Any) -> Any:
     """`pulumi config set` and YAML hand over some values in another type than the key's:
     numbers and booleans as strings, versions and durations as numbers."""
-    if isinstance(value, str) and kind is int and re.fullmatch(
-            rf"-?\d{{1,{MAX_INT_DIGITS}}}", value.strip()):
+    if (
+        isinstance(value, str)
+        and kind is int
+        and re.fullmatch(rf"-?\d{{1,{MAX_INT_DIGITS}}}", value.strip())
+    ):
         return int(value)
     if isinstance(value, str) and kind is bool and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"

@@ -25,8 +25,9 @@ from tests.programrun import PROJECT_DIR, ProgramRun, run_stack, stack_config
 CLUSTER_LABEL = conventions.LABEL_CLUSTER
 
 
-def wait_until(what: str, predicate: Callable[[], object], timeout: float,
-               interval: float = 0.5) -> object:
+def wait_until(
+    what: str, predicate: Callable[[], object], timeout: float, interval: float = 0.5
+) -> object:
     """Polls until predicate returns a truthy value; raises naming `what` on timeout."""
     deadline = time.monotonic() + timeout
     last_error: Optional[BaseException] = None
@@ -38,13 +39,17 @@ def wait_until(what: str, predicate: Callable[[], object], timeout: float,
         except Exception as exc:  # noqa: BLE001 - probes fail while the cluster settles
             last_error = exc
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
-                         + (f" (last error: {last_error})" if last_error else ""))
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what}"
+        + (f" (last error: {last_error})" if last_error else "")
+    )
 
 
 def remove_leftovers(client: docker.DockerClient, scope: str) -> None:
     """Removes what an interrupted earlier run of the same stack left behind."""
-    for container in client.containers.list(all=True, filters={"label": f"{CLUSTER_LABEL}={scope}"}):
+    for container in client.containers.list(
+        all=True, filters={"label": f"{CLUSTER_LABEL}={scope}"}
+    ):
         container.remove(force=True)
     for network in client.networks.list(filters={"label": f"{CLUSTER_LABEL}={scope}"}):
         network.remove()
@@ -72,8 +77,9 @@ class Cluster:
     @property
     def members(self) -> dict[str, str]:
         """Member name -> address, every group."""
-        return {m["name"]: m["address"] for group in self.run.outputs["members"].values()
-                for m in group}
+        return {
+            m["name"]: m["address"] for group in self.run.outputs["members"].values() for m in group
+        }
 
     def group_members(self, group: str = "0") -> dict[str, str]:
         return {m["name"]: m["address"] for m in self.run.outputs["members"][group]}
@@ -96,8 +102,11 @@ class Cluster:
 
     def leader(self, group: str = "0") -> Optional[str]:
         """The running leader according to Patroni."""
-        leaders = [m["name"] for m in self.cluster_view(group)
-                   if m["role"] == "leader" and m["state"] == "running"]
+        leaders = [
+            m["name"]
+            for m in self.cluster_view(group)
+            if m["role"] == "leader" and m["state"] == "running"
+        ]
         return leaders[0] if len(leaders) == 1 else None
 
     def healthy(self, group: str = "0") -> bool:
@@ -106,26 +115,33 @@ class Cluster:
         roles = sorted(m["role"] for m in view)
         expected = len(self.group_members(group))
         streaming = [m for m in view if m["role"] != "leader" and m["state"] == "streaming"]
-        return (len(view) == expected and roles.count("leader") == 1
-                and len(streaming) == expected - 1 and "sync_standby" in roles)
+        return (
+            len(view) == expected
+            and roles.count("leader") == 1
+            and len(streaming) == expected - 1
+            and "sync_standby" in roles
+        )
 
     def etcd_leader_keys(self) -> dict[str, str]:
         """Leader key per group, read from etcd itself (v3 gRPC or the v2 HTTP API)."""
         etcd_host = str(self.settings.etcd_members[0].address)
         prefix = self.settings.dcs_prefix
         if self.settings.etcd.api == "v2":
-            url = (f"http://{etcd_host}:{conventions.ETCD_CLIENT_PORT}/v2/keys"
-                   f"{self.settings.leader_key(0)}")
+            url = (
+                f"http://{etcd_host}:{conventions.ETCD_CLIENT_PORT}/v2/keys"
+                f"{self.settings.leader_key(0)}"
+            )
             with urllib.request.urlopen(url, timeout=2) as response:
                 return {"0": json.loads(response.read())["node"]["value"]}
         import etcd3
+
         client = etcd3.client(host=etcd_host, port=conventions.ETCD_CLIENT_PORT, timeout=3)
         try:
             keys = {}
             for value, meta in client.get_prefix(prefix + "/"):
                 key = meta.key.decode()
                 if key.endswith("/leader"):
-                    group = key[len(prefix) + 1:-len("/leader")] or "0"
+                    group = key[len(prefix) + 1 : -len("/leader")] or "0"
                     keys[group] = value.decode()
             return keys
         finally:
@@ -133,16 +149,26 @@ class Cluster:
 
     # --- SQL ------------------------------------------------------------------------------
 
-    def connect(self, host: Optional[str] = None,
-                target_session_attrs: str = "read-write") -> psycopg.Connection:
+    def connect(
+        self, host: Optional[str] = None, target_session_attrs: str = "read-write"
+    ) -> psycopg.Connection:
         coordinator = self.run.outputs["coordinator"]
         return psycopg.connect(
-            host=host or coordinator["host"], port=coordinator["port"],
-            dbname=coordinator["database"], user=coordinator["user"], password=self.password,
-            target_session_attrs=target_session_attrs, connect_timeout=3, autocommit=True,
+            host=host or coordinator["host"],
+            port=coordinator["port"],
+            dbname=coordinator["database"],
+            user=coordinator["user"],
+            password=self.password,
+            target_session_attrs=target_session_attrs,
+            connect_timeout=3,
+            autocommit=True,
             # A killed peer sends no RST: without these a client hangs for minutes.
-            tcp_user_timeout=3000, keepalives=1, keepalives_idle=1, keepalives_interval=1,
-            keepalives_count=2)
+            tcp_user_timeout=3000,
+            keepalives=1,
+            keepalives_idle=1,
+            keepalives_interval=1,
+            keepalives_count=2,
+        )
 
     def container(self, name: str):
         return self.client.containers.get(name)
@@ -156,8 +182,9 @@ class Cluster:
 
     def new_leader(self, old: str, group: str = "0") -> str:
         """Waits for a running leader other than `old`."""
-        return wait_until("a new leader",
-                          lambda: (l := self.leader(group)) not in (None, old) and l, 90)
+        return wait_until(
+            "a new leader", lambda: (name := self.leader(group)) not in (None, old) and name, 90
+        )
 
     def restart(self, member: str) -> None:
         """Starts a crashed member again: restart policies do not apply after `docker kill`."""
@@ -167,8 +194,7 @@ class Cluster:
             container.start()
 
 
-def deploy(stack: str, client: docker.DockerClient,
-           config: Optional[dict] = None) -> Cluster:
+def deploy(stack: str, client: docker.DockerClient, config: Optional[dict] = None) -> Cluster:
     """Deploys the stack's program; `config` replaces its stack file's config."""
     config = stack_config(stack) if config is None else config
     settings = load_settings({key.split(":", 1)[1]: value for key, value in config.items()}, {})
@@ -184,9 +210,13 @@ def deploy(stack: str, client: docker.DockerClient,
 
 
 @contextlib.contextmanager
-def deployed(stack: str, client: docker.DockerClient, config: Optional[dict] = None,
-             ready: Optional[Callable[[Cluster], bool]] = None,
-             label: Optional[str] = None) -> Iterator[Cluster]:
+def deployed(
+    stack: str,
+    client: docker.DockerClient,
+    config: Optional[dict] = None,
+    ready: Optional[Callable[[Cluster], bool]] = None,
+    label: Optional[str] = None,
+) -> Iterator[Cluster]:
     """Deploys the stack, waits until it is healthy (and `ready`), records the time it took
     under `label` (default: the stack), and tears everything down afterwards."""
     started = time.monotonic()
@@ -195,8 +225,11 @@ def deployed(stack: str, client: docker.DockerClient, config: Optional[dict] = N
         wait_until("a healthy cluster", cluster.healthy, 180)
         if ready is not None:
             wait_until("the cluster to be ready", lambda: ready(cluster), 60)
-        record_figures(f"{label or stack}: up", time_to_healthy_s=round(time.monotonic() - started, 1),
-                       of_which_program_run_s=round(cluster.deploy_seconds, 1))
+        record_figures(
+            f"{label or stack}: up",
+            time_to_healthy_s=round(time.monotonic() - started, 1),
+            of_which_program_run_s=round(cluster.deploy_seconds, 1),
+        )
         yield cluster
     finally:
         cluster.engine.teardown()
@@ -215,11 +248,13 @@ class Writer:
 
     def __post_init__(self):
         with self.cluster.connect(self.host) as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS drill (id bigint PRIMARY KEY, "
-                         "at timestamptz NOT NULL DEFAULT now())")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS drill (id bigint PRIMARY KEY, "
+                "at timestamptz NOT NULL DEFAULT now())"
+            )
             self._next = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM drill").fetchone()[0]
 
-    def start(self) -> "Writer":
+    def start(self) -> Writer:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
         return self
@@ -236,9 +271,10 @@ class Writer:
                 if conn is None:
                     conn = self.cluster.connect(self.host)
                 # The member's hostname names it even when the writer goes through the VIP.
-                row = conn.execute("INSERT INTO drill (id) VALUES (%s) "
-                                   "RETURNING pg_read_file('/etc/hostname')",
-                                   (self._next,)).fetchone()
+                row = conn.execute(
+                    "INSERT INTO drill (id) VALUES (%s) RETURNING pg_read_file('/etc/hostname')",
+                    (self._next,),
+                ).fetchone()
                 self.acked.append((self._next, time.monotonic(), row[0].strip()))
                 self._next += 1
                 time.sleep(0.02)

@@ -10,7 +10,9 @@ BASE_IMAGE = os.environ.get("HARNESS_BASE_IMAGE", "local/debian:bookworm")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "integration: needs a running Docker engine (fails in CI when absent)")
+    config.addinivalue_line(
+        "markers", "integration: needs a running Docker engine (fails in CI when absent)"
+    )
 
 
 def _unavailable(reason: str):
@@ -35,7 +37,9 @@ def docker_client():
     try:
         client.images.get(BASE_IMAGE)
     except Exception as exc:
-        _unavailable(f"base image {BASE_IMAGE} missing (build it locally, nothing is pulled): {exc}")
+        _unavailable(
+            f"base image {BASE_IMAGE} missing (build it locally, nothing is pulled): {exc}"
+        )
     yield client
     client.close()
 
@@ -46,9 +50,11 @@ FIGURES_FILE = os.path.join(os.path.dirname(__file__), "figures.json")
 def pytest_terminal_summary(terminalreporter):
     """Prints the drills' figures as a table and keeps them in figures.json for comparison."""
     from tests.integration.cluster import FIGURES
+
     if not FIGURES:
         return
     import json
+
     with open(FIGURES_FILE, "w") as handle:
         json.dump(FIGURES, handle, indent=2, sort_keys=True)
     terminalreporter.section("integration figures")

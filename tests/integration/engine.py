@@ -97,11 +97,15 @@ def quiet_unretrieved_harness_errors() -> None:
     class _Filter(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
             exc = record.exc_info[1] if record.exc_info else None
-            return not (isinstance(exc, HarnessError)
-                        and record.getMessage().startswith("Future exception was never retrieved"))
+            return not (
+                isinstance(exc, HarnessError)
+                and record.getMessage().startswith("Future exception was never retrieved")
+            )
 
     log = logging.getLogger("asyncio")
-    if not any(type(f).__name__ == "_Filter" and getattr(f, "_harness", False) for f in log.filters):
+    if not any(
+        type(f).__name__ == "_Filter" and getattr(f, "_harness", False) for f in log.filters
+    ):
         f = _Filter()
         f._harness = True  # type: ignore[attr-defined]
         log.addFilter(f)
@@ -124,10 +128,14 @@ def _plain(value: Any, where: str) -> Any:
             return _plain(value.get("value"), where)
         if sig == _OUTPUT_VALUE_SIG:
             if "value" not in value:
-                raise HarnessError(f"{where}: unknown output value (the harness runs with preview=False)")
+                raise HarnessError(
+                    f"{where}: unknown output value (the harness runs with preview=False)"
+                )
             return _plain(value["value"], where)
         if sig is not None:
-            raise HarnessError(f"{where}: unsupported special value (asset/archive/resource reference): {_short(value)}")
+            raise HarnessError(
+                f"{where}: unsupported special value (asset/archive/resource reference): {_short(value)}"
+            )
         return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
@@ -139,61 +147,179 @@ def _plain(value: Any, where: str) -> Any:
 
 
 def _is_unset(value: Any) -> bool:
-    return value is None or value == "" or value is False or value == 0 or value == [] or value == {}
+    return (
+        value is None or value == "" or value is False or value == 0 or value == [] or value == {}
+    )
 
 
 # Per-type tables of the input keys the harness translates.  A nested table applies to an
 # object value or to every object of a list value.  Anything else fails loudly.
 _LABEL = {"label": None, "value": None}
 _IMAGE_BUILD = {
-    "context": None, "dockerfile": None, "args": None, "target": None, "platform": None,
-    "builderVersion": None, "addHosts": None, "network": None,
+    "context": None,
+    "dockerfile": None,
+    "args": None,
+    "target": None,
+    "platform": None,
+    "builderVersion": None,
+    "addHosts": None,
+    "network": None,
 }
-_IMAGE = {"imageName": None, "build": _IMAGE_BUILD, "skipPush": None, "buildOnPreview": None, "registry": None}
-_REMOTE_IMAGE = {"name": None, "keepLocally": None, "forceRemove": None, "triggers": None, "pullTriggers": None}
+_IMAGE = {
+    "imageName": None,
+    "build": _IMAGE_BUILD,
+    "skipPush": None,
+    "buildOnPreview": None,
+    "registry": None,
+}
+_REMOTE_IMAGE = {
+    "name": None,
+    "keepLocally": None,
+    "forceRemove": None,
+    "triggers": None,
+    "pullTriggers": None,
+}
 _NETWORK = {
-    "name": None, "driver": None, "labels": _LABEL, "internal": None, "attachable": None, "options": None,
-    "ipamDriver": None, "ipamOptions": None, "ipv6": None,
+    "name": None,
+    "driver": None,
+    "labels": _LABEL,
+    "internal": None,
+    "attachable": None,
+    "options": None,
+    "ipamDriver": None,
+    "ipamOptions": None,
+    "ipv6": None,
     "ipamConfigs": {"subnet": None, "gateway": None, "ipRange": None, "auxAddress": None},
 }
 _VOLUME = {"name": None, "driver": None, "driverOpts": None, "labels": _LABEL}
 _CONTAINER = {
-    "name": None, "image": None, "command": None, "entrypoints": None, "envs": None, "user": None,
-    "hostname": None, "domainname": None, "workingDir": None, "labels": _LABEL,
-    "networksAdvanced": {"name": None, "ipv4Address": None, "ipv6Address": None, "aliases": None,
-                         "linkLocalIps": None},
+    "name": None,
+    "image": None,
+    "command": None,
+    "entrypoints": None,
+    "envs": None,
+    "user": None,
+    "hostname": None,
+    "domainname": None,
+    "workingDir": None,
+    "labels": _LABEL,
+    "networksAdvanced": {
+        "name": None,
+        "ipv4Address": None,
+        "ipv6Address": None,
+        "aliases": None,
+        "linkLocalIps": None,
+    },
     "networkMode": None,
-    "volumes": {"volumeName": None, "containerPath": None, "readOnly": None, "hostPath": None,
-                "fromContainer": None},
-    "mounts": {"type": None, "target": None, "source": None, "readOnly": None,
-               "bindOptions": {"propagation": None},
-               "volumeOptions": {"noCopy": None, "labels": _LABEL, "driverName": None, "driverOptions": None},
-               "tmpfsOptions": {"sizeBytes": None, "mode": None}},
+    "volumes": {
+        "volumeName": None,
+        "containerPath": None,
+        "readOnly": None,
+        "hostPath": None,
+        "fromContainer": None,
+    },
+    "mounts": {
+        "type": None,
+        "target": None,
+        "source": None,
+        "readOnly": None,
+        "bindOptions": {"propagation": None},
+        "volumeOptions": {
+            "noCopy": None,
+            "labels": _LABEL,
+            "driverName": None,
+            "driverOptions": None,
+        },
+        "tmpfsOptions": {"sizeBytes": None, "mode": None},
+    },
     "capabilities": {"adds": None, "drops": None},
-    "uploads": {"file": None, "content": None, "contentBase64": None, "executable": None, "source": None,
-                "permissions": None, "owner": None, "group": None, "sourceHash": None},
-    "healthcheck": {"tests": None, "interval": None, "timeout": None, "retries": None, "startPeriod": None,
-                    "startInterval": None},
-    "restart": None, "maxRetryCount": None, "stopSignal": None, "stopTimeout": None,
-    "destroyGraceSeconds": None, "memory": None, "memorySwap": None, "memoryReservation": None,
-    "cpuShares": None, "cpuSet": None, "cpus": None, "shmSize": None,
+    "uploads": {
+        "file": None,
+        "content": None,
+        "contentBase64": None,
+        "executable": None,
+        "source": None,
+        "permissions": None,
+        "owner": None,
+        "group": None,
+        "sourceHash": None,
+    },
+    "healthcheck": {
+        "tests": None,
+        "interval": None,
+        "timeout": None,
+        "retries": None,
+        "startPeriod": None,
+        "startInterval": None,
+    },
+    "restart": None,
+    "maxRetryCount": None,
+    "stopSignal": None,
+    "stopTimeout": None,
+    "destroyGraceSeconds": None,
+    "memory": None,
+    "memorySwap": None,
+    "memoryReservation": None,
+    "cpuShares": None,
+    "cpuSet": None,
+    "cpus": None,
+    "shmSize": None,
     "ports": {"internal": None, "external": None, "ip": None, "protocol": None},
-    "publishAllPorts": None, "logDriver": None, "logOpts": None, "init": None, "sysctls": None,
-    "mustRun": None, "wait": None, "waitTimeout": None, "containerReadRefreshTimeoutMilliseconds": None,
-    "start": None, "rm": None, "removeVolumes": None, "privileged": None, "tmpfs": None, "readOnly": None,
-    "tty": None, "stdinOpen": None, "dns": None, "dnsOpts": None, "dnsSearches": None,
-    "hosts": {"host": None, "ip": None}, "ulimits": {"name": None, "soft": None, "hard": None},
-    "pidMode": None, "ipcMode": None, "securityOpts": None, "groupAdds": None, "cgroupnsMode": None,
-    "attach": None, "logs": None,
+    "publishAllPorts": None,
+    "logDriver": None,
+    "logOpts": None,
+    "init": None,
+    "sysctls": None,
+    "mustRun": None,
+    "wait": None,
+    "waitTimeout": None,
+    "containerReadRefreshTimeoutMilliseconds": None,
+    "start": None,
+    "rm": None,
+    "removeVolumes": None,
+    "privileged": None,
+    "tmpfs": None,
+    "readOnly": None,
+    "tty": None,
+    "stdinOpen": None,
+    "dns": None,
+    "dnsOpts": None,
+    "dnsSearches": None,
+    "hosts": {"host": None, "ip": None},
+    "ulimits": {"name": None, "soft": None, "hard": None},
+    "pidMode": None,
+    "ipcMode": None,
+    "securityOpts": None,
+    "groupAdds": None,
+    "cgroupnsMode": None,
+    "attach": None,
+    "logs": None,
 }
 _COMMAND = {
-    "create": None, "delete": None, "update": None, "dir": None, "environment": None, "interpreter": None,
-    "stdin": None, "triggers": None, "logging": None, "addPreviousOutputInEnv": None,
+    "create": None,
+    "delete": None,
+    "update": None,
+    "dir": None,
+    "environment": None,
+    "interpreter": None,
+    "stdin": None,
+    "triggers": None,
+    "logging": None,
+    "addPreviousOutputInEnv": None,
 }
 _PASSWORD = {
-    "length": None, "special": None, "overrideSpecial": None, "upper": None, "lower": None,
-    "numeric": None, "number": None, "minUpper": None, "minLower": None, "minNumeric": None,
-    "minSpecial": None, "keepers": None,
+    "length": None,
+    "special": None,
+    "overrideSpecial": None,
+    "upper": None,
+    "lower": None,
+    "numeric": None,
+    "number": None,
+    "minUpper": None,
+    "minLower": None,
+    "minNumeric": None,
+    "minSpecial": None,
+    "keepers": None,
 }
 
 T_IMAGE = "docker:index/image:Image"
@@ -205,8 +331,13 @@ T_COMMAND = "command:local:Command"
 T_PASSWORD = "random:index/randomPassword:RandomPassword"
 
 HANDLED_KEYS: dict[str, dict] = {
-    T_IMAGE: _IMAGE, T_REMOTE_IMAGE: _REMOTE_IMAGE, T_NETWORK: _NETWORK, T_VOLUME: _VOLUME,
-    T_CONTAINER: _CONTAINER, T_COMMAND: _COMMAND, T_PASSWORD: _PASSWORD,
+    T_IMAGE: _IMAGE,
+    T_REMOTE_IMAGE: _REMOTE_IMAGE,
+    T_NETWORK: _NETWORK,
+    T_VOLUME: _VOLUME,
+    T_CONTAINER: _CONTAINER,
+    T_COMMAND: _COMMAND,
+    T_PASSWORD: _PASSWORD,
 }
 
 
@@ -216,7 +347,9 @@ def _check_keys(typ: str, name: str, value: Any, table: dict, path: str = "") ->
             _check_keys(typ, name, item, table, f"{path}[{i}]")
         return
     if not isinstance(value, dict):
-        raise HarnessError(f"{typ} {name!r}: {path or 'inputs'} should be an object, got {_short(value)}")
+        raise HarnessError(
+            f"{typ} {name!r}: {path or 'inputs'} should be an object, got {_short(value)}"
+        )
     for key, sub in value.items():
         where = f"{path}.{key}" if path else key
         if key not in table:
@@ -230,8 +363,16 @@ def _check_keys(typ: str, name: str, value: Any, table: dict, path: str = "") ->
 # --------------------------------------------------------------------------------------------
 # Helpers
 
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-                   "m": 60_000_000_000, "h": 3_600_000_000_000}
+_DURATION_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
 _DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -300,13 +441,20 @@ class DockerEngine(pulumi.runtime.Mocks):
     :param build_timeout: seconds for one image build.
     """
 
-    def __init__(self, program_dir: Optional[str] = None, *, name_prefix: Optional[str] = None,
-                 client_factory: Optional[Callable[[], docker.DockerClient]] = None,
-                 build_timeout: int = 1800):
+    def __init__(
+        self,
+        program_dir: Optional[str] = None,
+        *,
+        name_prefix: Optional[str] = None,
+        client_factory: Optional[Callable[[], docker.DockerClient]] = None,
+        build_timeout: int = 1800,
+    ):
         self.program_dir = os.path.abspath(program_dir) if program_dir else None
         self.name_prefix = name_prefix
         self.build_timeout = build_timeout
-        self._client_factory = client_factory or (lambda: docker.from_env(version="auto", timeout=build_timeout))
+        self._client_factory = client_factory or (
+            lambda: docker.from_env(version="auto", timeout=build_timeout)
+        )
         self._local = threading.local()
         self._lock = threading.Lock()
         self._records: list[Record] = []
@@ -325,9 +473,15 @@ class DockerEngine(pulumi.runtime.Mocks):
     def record(self, resource_name: str, typ: Optional[str] = None) -> Record:
         """The (single) record of a resource by its Pulumi name (and optionally type)."""
         with self._lock:
-            found = [r for r in self._records if r.name == resource_name and (typ is None or r.typ == typ)]
+            found = [
+                r
+                for r in self._records
+                if r.name == resource_name and (typ is None or r.typ == typ)
+            ]
         if len(found) != 1:
-            raise KeyError(f"{len(found)} records named {resource_name!r}" + (f" of type {typ}" if typ else ""))
+            raise KeyError(
+                f"{len(found)} records named {resource_name!r}" + (f" of type {typ}" if typ else "")
+            )
         return found[0]
 
     def container_spec(self, resource_name: str) -> dict:
@@ -367,7 +521,9 @@ class DockerEngine(pulumi.runtime.Mocks):
         # a failed program run may leave registrations still running on worker threads
         with self._idle:
             if not self._idle.wait_for(lambda: self._inflight == 0, timeout=self.build_timeout):
-                errors.append(f"{self._inflight} registrations still in flight; tearing down anyway")
+                errors.append(
+                    f"{self._inflight} registrations still in flight; tearing down anyway"
+                )
         recs = list(reversed(self.records))
         order = [T_CONTAINER, T_COMMAND, T_NETWORK, T_VOLUME]
         if remove_images:
@@ -379,7 +535,9 @@ class DockerEngine(pulumi.runtime.Mocks):
                 try:
                     self._delete(rec)
                 except Exception as exc:  # keep going: leave as little behind as possible
-                    errors.append(f"{rec.typ} {rec.name!r} ({rec.docker_name or rec.docker_id}): {exc}")
+                    errors.append(
+                        f"{rec.typ} {rec.name!r} ({rec.docker_name or rec.docker_id}): {exc}"
+                    )
         if errors:
             raise HarnessError("teardown left errors:\n  " + "\n  ".join(errors))
 
@@ -387,7 +545,9 @@ class DockerEngine(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.invocations.append((args.token, dict(args.args)))
-        raise HarnessError(f"invoke {args.token!r} is not translated by the test harness (args={_short(args.args)})")
+        raise HarnessError(
+            f"invoke {args.token!r} is not translated by the test harness (args={_short(args.args)})"
+        )
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if not args.custom:
@@ -401,7 +561,9 @@ class DockerEngine(pulumi.runtime.Mocks):
             return f"{name}-provider", inputs
         handler = self._handlers().get(typ)
         if handler is None:
-            raise HarnessError(f"resource type {typ!r} ({name!r}) is not translated by the test harness")
+            raise HarnessError(
+                f"resource type {typ!r} ({name!r}) is not translated by the test harness"
+            )
         inputs = _plain(dict(args.inputs), f"{typ} {name!r}")
         _check_keys(typ, name, inputs, HANDLED_KEYS[typ])
         with self._lock:
@@ -421,8 +583,12 @@ class DockerEngine(pulumi.runtime.Mocks):
 
     def _handlers(self) -> dict[str, Callable[[str, dict], tuple[str, dict]]]:
         return {
-            T_IMAGE: self._image, T_REMOTE_IMAGE: self._remote_image, T_NETWORK: self._network,
-            T_VOLUME: self._volume, T_CONTAINER: self._container, T_COMMAND: self._command,
+            T_IMAGE: self._image,
+            T_REMOTE_IMAGE: self._remote_image,
+            T_NETWORK: self._network,
+            T_VOLUME: self._volume,
+            T_CONTAINER: self._container,
+            T_COMMAND: self._command,
             T_PASSWORD: self._password,
         }
 
@@ -439,7 +605,9 @@ class DockerEngine(pulumi.runtime.Mocks):
             return
         last = value.rsplit("/", 1)[-1]
         if not (value.startswith(self.name_prefix) or last.startswith(self.name_prefix)):
-            raise HarnessError(f"{typ} {name!r}: {what} {value!r} does not start with {self.name_prefix!r}")
+            raise HarnessError(
+                f"{typ} {name!r}: {what} {value!r} does not start with {self.name_prefix!r}"
+            )
 
     # ---- docker:index/image:Image ------------------------------------------------------
 
@@ -449,8 +617,10 @@ class DockerEngine(pulumi.runtime.Mocks):
         if not image_name:
             raise HarnessError(f"{typ} {name!r}: imageName is required")
         if inputs.get("skipPush") is not True:
-            raise HarnessError(f"{typ} {name!r}: skipPush must be true (the harness never pushes; "
-                               f"got {inputs.get('skipPush')!r})")
+            raise HarnessError(
+                f"{typ} {name!r}: skipPush must be true (the harness never pushes; "
+                f"got {inputs.get('skipPush')!r})"
+            )
         self._check_prefix(typ, name, "imageName", image_name)
         build = inputs.get("build") or {}
         cwd = self._cwd()
@@ -461,27 +631,47 @@ class DockerEngine(pulumi.runtime.Mocks):
         if not os.path.isfile(abs_dockerfile):
             # pulumi-docker Check: the Dockerfile path is relative to the working directory.
             if os.path.isabs(dockerfile):
-                raise HarnessError(f"{typ} {name!r}: expected a relative Dockerfile path; got {dockerfile!r}: not found")
+                raise HarnessError(
+                    f"{typ} {name!r}: expected a relative Dockerfile path; got {dockerfile!r}: not found"
+                )
             hint = os.path.join(context, dockerfile)
             if os.path.isfile(os.path.join(cwd, hint)):
-                raise HarnessError(f"{typ} {name!r}: could not open dockerfile at relative path {dockerfile!r}. "
-                                   f"Try setting `dockerfile` to {hint!r}")
-            raise HarnessError(f"{typ} {name!r}: could not open dockerfile at relative path {dockerfile!r} "
-                               f"(resolved against {cwd})")
+                raise HarnessError(
+                    f"{typ} {name!r}: could not open dockerfile at relative path {dockerfile!r}. "
+                    f"Try setting `dockerfile` to {hint!r}"
+                )
+            raise HarnessError(
+                f"{typ} {name!r}: could not open dockerfile at relative path {dockerfile!r} "
+                f"(resolved against {cwd})"
+            )
         if not os.path.isdir(abs_context):
-            raise HarnessError(f"{typ} {name!r}: build context {context!r} is not a directory (resolved against {cwd})")
+            raise HarnessError(
+                f"{typ} {name!r}: build context {context!r} is not a directory (resolved against {cwd})"
+            )
         rel_dockerfile = os.path.relpath(abs_dockerfile, abs_context)
         platform = build.get("platform")
         if platform:
-            host = "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+            host = "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(
+                os.uname().machine, os.uname().machine
+            )
             if platform != host:
-                raise UntranslatedInputError(typ, name, "build.platform", platform, f"only the host platform {host}")
+                raise UntranslatedInputError(
+                    typ, name, "build.platform", platform, f"only the host platform {host}"
+                )
         if build.get("builderVersion") not in (None, "BuilderV1", "BuilderBuildKit"):
-            raise HarnessError(f"{typ} {name!r}: invalid Docker Builder version {build.get('builderVersion')!r}")
+            raise HarnessError(
+                f"{typ} {name!r}: invalid Docker Builder version {build.get('builderVersion')!r}"
+            )
         kwargs: dict[str, Any] = dict(
-            path=abs_context, dockerfile=abs_dockerfile, tag=image_name, rm=True, forcerm=True,
-            buildargs=_str_map(build.get("args")) or None, target=build.get("target") or None,
-            pull=False, timeout=self.build_timeout,
+            path=abs_context,
+            dockerfile=abs_dockerfile,
+            tag=image_name,
+            rm=True,
+            forcerm=True,
+            buildargs=_str_map(build.get("args")) or None,
+            target=build.get("target") or None,
+            pull=False,
+            timeout=self.build_timeout,
         )
         if build.get("addHosts"):
             kwargs["extra_hosts"] = dict(h.split(":", 1) for h in build["addHosts"])
@@ -495,15 +685,23 @@ class DockerEngine(pulumi.runtime.Mocks):
                 if "error" in chunk or "errorDetail" in chunk:
                     err = chunk.get("error") or chunk.get("errorDetail", {}).get("message")
                     tail = "".join(log_lines)[-4000:]
-                    raise HarnessError(f"{typ} {name!r}: build of {image_name} failed: {err}\n--- build log tail ---\n{tail}")
+                    raise HarnessError(
+                        f"{typ} {name!r}: build of {image_name} failed: {err}\n--- build log tail ---\n{tail}"
+                    )
         except docker.errors.APIError as exc:
             raise HarnessError(f"{typ} {name!r}: build of {image_name} failed: {exc}") from exc
         image_id = self.client.api.inspect_image(image_name)["Id"]
         outputs = dict(inputs)
-        outputs.update({
-            "imageName": image_name, "baseImageName": image_name, "registryServer": "",
-            "dockerfile": rel_dockerfile, "context": context, "repoDigest": image_id,
-        })
+        outputs.update(
+            {
+                "imageName": image_name,
+                "baseImageName": image_name,
+                "registryServer": "",
+                "dockerfile": rel_dockerfile,
+                "context": context,
+                "repoDigest": image_id,
+            }
+        )
         self._add(Record(T_IMAGE, name, image_id, image_name, True, inputs=inputs, outputs=outputs))
         return image_name, outputs
 
@@ -517,8 +715,10 @@ class DockerEngine(pulumi.runtime.Mocks):
         try:
             info = self.client.api.inspect_image(ref)
         except docker.errors.ImageNotFound:
-            raise HarnessError(f"{typ} {name!r}: image {ref!r} is not present locally and the harness never "
-                               f"pulls (no registry is reachable): build or import it first") from None
+            raise HarnessError(
+                f"{typ} {name!r}: image {ref!r} is not present locally and the harness never "
+                f"pulls (no registry is reachable): build or import it first"
+            ) from None
         image_id = info["Id"]
         repo_digest = (info.get("RepoDigests") or [""])[0]
         outputs = dict(inputs)
@@ -534,31 +734,56 @@ class DockerEngine(pulumi.runtime.Mocks):
         self._check_prefix(typ, name, "network name", net_name)
         ipam = None
         if inputs.get("ipamDriver") or inputs.get("ipamOptions") or inputs.get("ipamConfigs"):
-            pools = [docker.types.IPAMPool(subnet=c.get("subnet") or None, iprange=c.get("ipRange") or None,
-                                           gateway=c.get("gateway") or None,
-                                           aux_addresses=_str_map(c.get("auxAddress")) or None)
-                     for c in inputs.get("ipamConfigs") or []]
-            ipam = docker.types.IPAMConfig(driver=inputs.get("ipamDriver") or "default", pool_configs=pools,
-                                           options=_str_map(inputs.get("ipamOptions")) or None)
+            pools = [
+                docker.types.IPAMPool(
+                    subnet=c.get("subnet") or None,
+                    iprange=c.get("ipRange") or None,
+                    gateway=c.get("gateway") or None,
+                    aux_addresses=_str_map(c.get("auxAddress")) or None,
+                )
+                for c in inputs.get("ipamConfigs") or []
+            ]
+            ipam = docker.types.IPAMConfig(
+                driver=inputs.get("ipamDriver") or "default",
+                pool_configs=pools,
+                options=_str_map(inputs.get("ipamOptions")) or None,
+            )
         res = self.client.api.create_network(
-            net_name, driver=inputs.get("driver") or None, options=_str_map(inputs.get("options")) or None,
-            ipam=ipam, internal=bool(inputs.get("internal")), labels=_labels(inputs.get("labels")) or None,
-            enable_ipv6=bool(inputs.get("ipv6")), attachable=bool(inputs.get("attachable")) or None,
+            net_name,
+            driver=inputs.get("driver") or None,
+            options=_str_map(inputs.get("options")) or None,
+            ipam=ipam,
+            internal=bool(inputs.get("internal")),
+            labels=_labels(inputs.get("labels")) or None,
+            enable_ipv6=bool(inputs.get("ipv6")),
+            attachable=bool(inputs.get("attachable")) or None,
             check_duplicate=True,
         )
         net_id = res["Id"]
         rec = self._add(Record(typ, name, net_id, net_name, True, inputs=inputs))
         info = self.client.api.inspect_network(net_id)
         outputs = dict(inputs)
-        outputs.update({
-            "name": net_name, "driver": info.get("Driver"), "scope": info.get("Scope"),
-            "internal": bool(info.get("Internal")), "attachable": bool(info.get("Attachable")),
-            "ipv6": bool(info.get("EnableIPv6")), "options": info.get("Options") or {},
-            "ipamDriver": (info.get("IPAM") or {}).get("Driver") or "default",
-            "ipamConfigs": [{"subnet": c.get("Subnet", ""), "gateway": c.get("Gateway", ""),
-                             "ipRange": c.get("IPRange", ""), "auxAddress": c.get("AuxiliaryAddresses") or {}}
-                            for c in (info.get("IPAM") or {}).get("Config") or []],
-        })
+        outputs.update(
+            {
+                "name": net_name,
+                "driver": info.get("Driver"),
+                "scope": info.get("Scope"),
+                "internal": bool(info.get("Internal")),
+                "attachable": bool(info.get("Attachable")),
+                "ipv6": bool(info.get("EnableIPv6")),
+                "options": info.get("Options") or {},
+                "ipamDriver": (info.get("IPAM") or {}).get("Driver") or "default",
+                "ipamConfigs": [
+                    {
+                        "subnet": c.get("Subnet", ""),
+                        "gateway": c.get("Gateway", ""),
+                        "ipRange": c.get("IPRange", ""),
+                        "auxAddress": c.get("AuxiliaryAddresses") or {},
+                    }
+                    for c in (info.get("IPAM") or {}).get("Config") or []
+                ],
+            }
+        )
         rec.outputs = outputs
         return net_id, outputs
 
@@ -573,13 +798,32 @@ class DockerEngine(pulumi.runtime.Mocks):
             pre_existing = True
         except docker.errors.NotFound:
             pre_existing = False
-        info = self.client.api.create_volume(vol_name, driver=inputs.get("driver") or None,
-                                             driver_opts=_str_map(inputs.get("driverOpts")) or None,
-                                             labels=_labels(inputs.get("labels")) or None)
+        info = self.client.api.create_volume(
+            vol_name,
+            driver=inputs.get("driver") or None,
+            driver_opts=_str_map(inputs.get("driverOpts")) or None,
+            labels=_labels(inputs.get("labels")) or None,
+        )
         outputs = dict(inputs)
-        outputs.update({"name": info["Name"], "driver": info.get("Driver"), "mountpoint": info.get("Mountpoint"),
-                        "driverOpts": info.get("Options") or {}})
-        self._add(Record(typ, name, info["Name"], info["Name"], not pre_existing, inputs=inputs, outputs=outputs))
+        outputs.update(
+            {
+                "name": info["Name"],
+                "driver": info.get("Driver"),
+                "mountpoint": info.get("Mountpoint"),
+                "driverOpts": info.get("Options") or {},
+            }
+        )
+        self._add(
+            Record(
+                typ,
+                name,
+                info["Name"],
+                info["Name"],
+                not pre_existing,
+                inputs=inputs,
+                outputs=outputs,
+            )
+        )
         return info["Name"], outputs
 
     # ---- command:local:Command ---------------------------------------------------------
@@ -598,13 +842,16 @@ class DockerEngine(pulumi.runtime.Mocks):
         cwd = os.path.join(self._cwd(), inputs["dir"]) if inputs.get("dir") else self._cwd()
         env = dict(os.environ)
         env.update(_str_map(inputs.get("environment")))
-        proc = subprocess.run(argv, cwd=cwd, env=env, input=(inputs.get("stdin") or "").encode(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.run(
+            argv, cwd=cwd, env=env, input=(inputs.get("stdin") or "").encode(), capture_output=True
+        )
         out = proc.stdout.decode(errors="replace")
         err = proc.stderr.decode(errors="replace")
         if proc.returncode != 0:
-            raise HarnessError(f"{T_COMMAND} {name!r}: {phase} command exited with {proc.returncode}\n"
-                               f"--- command ---\n{script}\n--- stdout ---\n{out}\n--- stderr ---\n{err}")
+            raise HarnessError(
+                f"{T_COMMAND} {name!r}: {phase} command exited with {proc.returncode}\n"
+                f"--- command ---\n{script}\n--- stdout ---\n{out}\n--- stderr ---\n{err}"
+            )
         return out.removesuffix("\n"), err.removesuffix("\n")
 
     # ---- random:index/randomPassword:RandomPassword ------------------------------------
@@ -614,19 +861,26 @@ class DockerEngine(pulumi.runtime.Mocks):
         length = inputs.get("length")
         if not isinstance(length, int) or length < 1:
             raise HarnessError(f"{typ} {name!r}: length must be a positive integer, got {length!r}")
-        flags = {k: (True if inputs.get(k) is None else bool(inputs[k])) for k in ("special", "upper", "lower")}
+        flags = {
+            k: (True if inputs.get(k) is None else bool(inputs[k]))
+            for k in ("special", "upper", "lower")
+        }
         numeric_vals = {inputs[k] for k in ("numeric", "number") if inputs.get(k) is not None}
         if len(numeric_vals) > 1:
             raise HarnessError(f"{typ} {name!r}: numeric and number disagree")
         numeric = numeric_vals.pop() if numeric_vals else True
         special_chars = inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?"
-        classes = [("0123456789", numeric, int(inputs.get("minNumeric") or 0)),
-                   ("abcdefghijklmnopqrstuvwxyz", flags["lower"], int(inputs.get("minLower") or 0)),
-                   ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", flags["upper"], int(inputs.get("minUpper") or 0)),
-                   (special_chars, flags["special"], int(inputs.get("minSpecial") or 0))]
+        classes = [
+            ("0123456789", numeric, int(inputs.get("minNumeric") or 0)),
+            ("abcdefghijklmnopqrstuvwxyz", flags["lower"], int(inputs.get("minLower") or 0)),
+            ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", flags["upper"], int(inputs.get("minUpper") or 0)),
+            (special_chars, flags["special"], int(inputs.get("minSpecial") or 0)),
+        ]
         minimum = sum(m for _, _, m in classes)
         if length < minimum:
-            raise HarnessError(f"{typ} {name!r}: length ({length}) must be >= the sum of the min_* values ({minimum})")
+            raise HarnessError(
+                f"{typ} {name!r}: length ({length}) must be >= the sum of the min_* values ({minimum})"
+            )
         pool = "".join(chars for chars, on, _ in classes if on)
         if not pool and length > minimum:
             raise HarnessError(f"{typ} {name!r}: every character class is disabled")
@@ -634,9 +888,19 @@ class DockerEngine(pulumi.runtime.Mocks):
         result += [_secrets.choice(pool) for _ in range(length - len(result))]
         _secrets.SystemRandom().shuffle(result)
         outputs = dict(inputs)
-        outputs.update({"result": "".join(result), "length": length, "numeric": numeric, "number": numeric,
-                        **flags, **{k: int(inputs.get(k) or 0) for k in ("minNumeric", "minLower", "minUpper",
-                                                                        "minSpecial")}})
+        outputs.update(
+            {
+                "result": "".join(result),
+                "length": length,
+                "numeric": numeric,
+                "number": numeric,
+                **flags,
+                **{
+                    k: int(inputs.get(k) or 0)
+                    for k in ("minNumeric", "minLower", "minUpper", "minSpecial")
+                },
+            }
+        )
         self._add(Record(typ, name, None, None, True, inputs=inputs, outputs=outputs))
         return "none", outputs
 
@@ -668,8 +932,13 @@ class DockerEngine(pulumi.runtime.Mocks):
 
         config: dict[str, Any] = {"Image": image}
         host: dict[str, Any] = {}
-        for key, dkey in (("hostname", "Hostname"), ("domainname", "Domainname"), ("user", "User"),
-                          ("workingDir", "WorkingDir"), ("stopSignal", "StopSignal")):
+        for key, dkey in (
+            ("hostname", "Hostname"),
+            ("domainname", "Domainname"),
+            ("user", "User"),
+            ("workingDir", "WorkingDir"),
+            ("stopSignal", "StopSignal"),
+        ):
             if inputs.get(key):
                 config[dkey] = inputs[key]
         for key, dkey in (("tty", "Tty"), ("stdinOpen", "OpenStdin")):
@@ -694,8 +963,9 @@ class DockerEngine(pulumi.runtime.Mocks):
                 key = f"{int(p['internal'])}/{p.get('protocol') or 'tcp'}"
                 exposed[key] = {}
                 ext = p.get("external")
-                bindings.setdefault(key, []).append({"HostIp": p.get("ip") or "0.0.0.0",
-                                                     "HostPort": str(int(ext)) if ext else ""})
+                bindings.setdefault(key, []).append(
+                    {"HostIp": p.get("ip") or "0.0.0.0", "HostPort": str(int(ext)) if ext else ""}
+                )
             config["ExposedPorts"] = exposed
             host["PortBindings"] = bindings
         if inputs.get("publishAllPorts"):
@@ -706,12 +976,18 @@ class DockerEngine(pulumi.runtime.Mocks):
         for v in inputs.get("volumes") or []:
             from_c, cpath = v.get("fromContainer") or "", v.get("containerPath") or ""
             if v.get("volumeName") and v.get("hostPath"):
-                raise HarnessError(f"{typ} {name!r}: volumes entry sets both volumeName and hostPath (ambiguous)")
+                raise HarnessError(
+                    f"{typ} {name!r}: volumes entry sets both volumeName and hostPath (ambiguous)"
+                )
             source = v.get("volumeName") or v.get("hostPath") or ""
             if not from_c and not cpath:
-                raise HarnessError(f"{typ} {name!r}: volume entry without container path or source container")
+                raise HarnessError(
+                    f"{typ} {name!r}: volume entry without container path or source container"
+                )
             if from_c and cpath:
-                raise HarnessError(f"{typ} {name!r}: both a container and a path specified in a volume entry")
+                raise HarnessError(
+                    f"{typ} {name!r}: both a container and a path specified in a volume entry"
+                )
             if from_c:
                 volumes_from.append(from_c)
             elif source:
@@ -731,7 +1007,11 @@ class DockerEngine(pulumi.runtime.Mocks):
             mtype = m.get("type")
             if mtype not in ("bind", "volume", "tmpfs"):
                 raise HarnessError(f"{typ} {name!r}: mounts type {mtype!r} is not supported")
-            mount: dict[str, Any] = {"Type": mtype, "Target": m.get("target"), "Source": m.get("source") or ""}
+            mount: dict[str, Any] = {
+                "Type": mtype,
+                "Target": m.get("target"),
+                "Source": m.get("source") or "",
+            }
             if m.get("readOnly"):
                 mount["ReadOnly"] = True
             if mtype == "bind" and m.get("bindOptions"):
@@ -744,13 +1024,18 @@ class DockerEngine(pulumi.runtime.Mocks):
                 if vo.get("labels"):
                     opts["Labels"] = _labels(vo["labels"])
                 if vo.get("driverName") or vo.get("driverOptions"):
-                    opts["DriverConfig"] = {"Name": vo.get("driverName") or "",
-                                            "Options": _str_map(vo.get("driverOptions"))}
+                    opts["DriverConfig"] = {
+                        "Name": vo.get("driverName") or "",
+                        "Options": _str_map(vo.get("driverOptions")),
+                    }
                 mount["VolumeOptions"] = opts
             if mtype == "tmpfs" and m.get("tmpfsOptions"):
                 to = m["tmpfsOptions"]
-                mount["TmpfsOptions"] = {k: int(to[s]) for s, k in (("sizeBytes", "SizeBytes"), ("mode", "Mode"))
-                                         if to.get(s)}
+                mount["TmpfsOptions"] = {
+                    k: int(to[s])
+                    for s, k in (("sizeBytes", "SizeBytes"), ("mode", "Mode"))
+                    if to.get(s)
+                }
             mounts.append(mount)
         if mounts:
             host["Mounts"] = mounts
@@ -759,8 +1044,12 @@ class DockerEngine(pulumi.runtime.Mocks):
         hc = inputs.get("healthcheck")
         if hc:
             health: dict[str, Any] = {"Test": list(hc.get("tests") or [])}
-            for key, dkey in (("interval", "Interval"), ("timeout", "Timeout"), ("startPeriod", "StartPeriod"),
-                              ("startInterval", "StartInterval")):
+            for key, dkey in (
+                ("interval", "Interval"),
+                ("timeout", "Timeout"),
+                ("startPeriod", "StartPeriod"),
+                ("startInterval", "StartInterval"),
+            ):
                 if hc.get(key):
                     try:
                         health[dkey] = parse_go_duration(hc[key])
@@ -771,14 +1060,19 @@ class DockerEngine(pulumi.runtime.Mocks):
             config["Healthcheck"] = health
 
         # host config scalars
-        host["RestartPolicy"] = {"Name": inputs.get("restart") or "no",
-                                 "MaximumRetryCount": int(inputs.get("maxRetryCount") or 0)}
+        host["RestartPolicy"] = {
+            "Name": inputs.get("restart") or "no",
+            "MaximumRetryCount": int(inputs.get("maxRetryCount") or 0),
+        }
         if inputs.get("rm"):
             host["AutoRemove"] = True
         if inputs.get("readOnly"):
             host["ReadonlyRootfs"] = True
         if inputs.get("logDriver") or inputs.get("logOpts"):
-            host["LogConfig"] = {"Type": inputs.get("logDriver") or "", "Config": _str_map(inputs.get("logOpts"))}
+            host["LogConfig"] = {
+                "Type": inputs.get("logDriver") or "",
+                "Config": _str_map(inputs.get("logOpts")),
+            }
         if inputs.get("tmpfs"):
             host["Tmpfs"] = _str_map(inputs["tmpfs"])
         if inputs.get("capabilities"):
@@ -787,15 +1081,22 @@ class DockerEngine(pulumi.runtime.Mocks):
                 host["CapAdd"] = list(caps["adds"])  # passed through as given, like the provider
             if caps.get("drops"):
                 host["CapDrop"] = list(caps["drops"])
-        for key, dkey in (("dns", "Dns"), ("dnsOpts", "DnsOptions"), ("dnsSearches", "DnsSearch"),
-                          ("securityOpts", "SecurityOpt"), ("groupAdds", "GroupAdd")):
+        for key, dkey in (
+            ("dns", "Dns"),
+            ("dnsOpts", "DnsOptions"),
+            ("dnsSearches", "DnsSearch"),
+            ("securityOpts", "SecurityOpt"),
+            ("groupAdds", "GroupAdd"),
+        ):
             if inputs.get(key):
                 host[dkey] = list(inputs[key])
         if inputs.get("hosts"):
             host["ExtraHosts"] = [f"{h['host']}:{h['ip']}" for h in inputs["hosts"]]
         if inputs.get("ulimits"):
-            host["Ulimits"] = [{"Name": u["name"], "Soft": int(u["soft"]), "Hard": int(u["hard"])}
-                               for u in inputs["ulimits"]]
+            host["Ulimits"] = [
+                {"Name": u["name"], "Soft": int(u["soft"]), "Hard": int(u["hard"])}
+                for u in inputs["ulimits"]
+            ]
         if inputs.get("memory"):
             host["Memory"] = int(inputs["memory"]) * 1024 * 1024
         if inputs.get("memorySwap"):
@@ -813,7 +1114,11 @@ class DockerEngine(pulumi.runtime.Mocks):
             host["NanoCpus"] = int(round(float(inputs["cpus"]) * 1e9))
         if inputs.get("sysctls"):
             host["Sysctls"] = _str_map(inputs["sysctls"])
-        for key, dkey in (("pidMode", "PidMode"), ("ipcMode", "IpcMode"), ("cgroupnsMode", "CgroupnsMode")):
+        for key, dkey in (
+            ("pidMode", "PidMode"),
+            ("ipcMode", "IpcMode"),
+            ("cgroupnsMode", "CgroupnsMode"),
+        ):
             if inputs.get(key):
                 host[dkey] = inputs[key]
         if inputs.get("init") is not None:
@@ -828,8 +1133,15 @@ class DockerEngine(pulumi.runtime.Mocks):
 
         def endpoint(n: dict) -> dict:
             ep: dict[str, Any] = {}
-            ipam = {k: n[s] for s, k in (("ipv4Address", "IPv4Address"), ("ipv6Address", "IPv6Address"),
-                                         ("linkLocalIps", "LinkLocalIPs")) if n.get(s)}
+            ipam = {
+                k: n[s]
+                for s, k in (
+                    ("ipv4Address", "IPv4Address"),
+                    ("ipv6Address", "IPv6Address"),
+                    ("linkLocalIps", "LinkLocalIPs"),
+                )
+                if n.get(s)
+            }
             if ipam:
                 ep["IPAMConfig"] = ipam
             if n.get("aliases"):
@@ -838,7 +1150,9 @@ class DockerEngine(pulumi.runtime.Mocks):
 
         if nets:
             if mode and mode not in ("bridge", "default"):
-                raise HarnessError(f"{typ} {name!r}: networkMode {mode!r} cannot be combined with networksAdvanced")
+                raise HarnessError(
+                    f"{typ} {name!r}: networkMode {mode!r} cannot be combined with networksAdvanced"
+                )
             first, rest = nets[0], nets[1:]
             if not first.get("name"):
                 raise HarnessError(f"{typ} {name!r}: networksAdvanced[0].name is required")
@@ -859,8 +1173,10 @@ class DockerEngine(pulumi.runtime.Mocks):
         for i, u in enumerate(inputs.get("uploads") or []):
             given = [k for k in ("content", "contentBase64", "source") if u.get(k)]
             if len(given) != 1:
-                raise HarnessError(f"{typ} {name!r}: uploads[{i}]: exactly one of 'content', 'content_base64' or "
-                                   f"'source' must be set (got {given})")
+                raise HarnessError(
+                    f"{typ} {name!r}: uploads[{i}]: exactly one of 'content', 'content_base64' or "
+                    f"'source' must be set (got {given})"
+                )
             if given[0] == "content":
                 data = u["content"].encode()
             elif given[0] == "contentBase64":
@@ -872,20 +1188,34 @@ class DockerEngine(pulumi.runtime.Mocks):
                 try:
                     mode_bits = int(str(u["permissions"]), 8)
                 except ValueError:
-                    raise HarnessError(f"{typ} {name!r}: uploads[{i}].permissions {u['permissions']!r} is not octal") from None
+                    raise HarnessError(
+                        f"{typ} {name!r}: uploads[{i}].permissions {u['permissions']!r} is not octal"
+                    ) from None
             else:
                 mode_bits = 0o744 if u.get("executable") else 0o644
             ids = {}
             for key in ("owner", "group"):
                 if u.get(key):
                     if not str(u[key]).isdigit():
-                        raise UntranslatedInputError(typ, name, f"uploads[{i}].{key}", u[key],
-                                                     "only numeric ids are translated")
+                        raise UntranslatedInputError(
+                            typ,
+                            name,
+                            f"uploads[{i}].{key}",
+                            u[key],
+                            "only numeric ids are translated",
+                        )
                     ids[key] = int(u[key])
             if not u.get("file"):
                 raise HarnessError(f"{typ} {name!r}: uploads[{i}].file is required")
-            uploads.append({"file": u["file"], "data": data, "mode": mode_bits,
-                            "uid": ids.get("owner", 0), "gid": ids.get("group", 0)})
+            uploads.append(
+                {
+                    "file": u["file"],
+                    "data": data,
+                    "mode": mode_bits,
+                    "uid": ids.get("owner", 0),
+                    "gid": ids.get("group", 0),
+                }
+            )
 
         wait_timeout = inputs.get("waitTimeout")
         refresh_ms = inputs.get("containerReadRefreshTimeoutMilliseconds")
@@ -910,8 +1240,10 @@ class DockerEngine(pulumi.runtime.Mocks):
         try:
             api.inspect_image(image)
         except docker.errors.ImageNotFound:
-            raise HarnessError(f"{T_CONTAINER} {name!r}: image {image!r} is not present locally and the harness "
-                               f"never pulls") from None
+            raise HarnessError(
+                f"{T_CONTAINER} {name!r}: image {image!r} is not present locally and the harness "
+                f"never pulls"
+            ) from None
         res = api.create_container_from_config(copy.deepcopy(spec["body"]), name=spec["name"])
         cid = res["Id"]
         rec.docker_id, rec.docker_name, rec.removed = cid, spec["name"], False
@@ -920,10 +1252,14 @@ class DockerEngine(pulumi.runtime.Mocks):
                 self._records.append(rec)
         for net, ep in spec["connects"]:
             ipam = ep.get("IPAMConfig") or {}
-            api.connect_container_to_network(cid, net, aliases=ep.get("Aliases"),
-                                             ipv4_address=ipam.get("IPv4Address"),
-                                             ipv6_address=ipam.get("IPv6Address"),
-                                             link_local_ips=ipam.get("LinkLocalIPs"))
+            api.connect_container_to_network(
+                cid,
+                net,
+                aliases=ep.get("Aliases"),
+                ipv4_address=ipam.get("IPv4Address"),
+                ipv6_address=ipam.get("IPv6Address"),
+                link_local_ips=ipam.get("LinkLocalIPs"),
+            )
         for up in spec["uploads"]:
             buf = io.BytesIO()
             with tarfile.open(fileobj=buf, mode="w") as tw:
@@ -946,13 +1282,17 @@ class DockerEngine(pulumi.runtime.Mocks):
             state = self.client.api.inspect_container(cid)["State"]
             health = state.get("Health")
             if health is None:
-                raise HarnessError(f"{T_CONTAINER} {name!r}: wait=true but the container has no healthcheck")
+                raise HarnessError(
+                    f"{T_CONTAINER} {name!r}: wait=true but the container has no healthcheck"
+                )
             if health.get("Status") == "healthy":
                 return
             if time.time() >= deadline:
                 log = (health.get("Log") or [])[-3:]
-                raise HarnessError(f"{T_CONTAINER} {name!r}: container failed to be in healthy state in "
-                                   f"{timeout}s (status {health.get('Status')!r}, last checks {log})")
+                raise HarnessError(
+                    f"{T_CONTAINER} {name!r}: container failed to be in healthy state in "
+                    f"{timeout}s (status {health.get('Status')!r}, last checks {log})"
+                )
             time.sleep(0.5)
 
     def _wait_running(self, rec: Record, cid: str, spec: dict, started: float) -> None:
@@ -966,7 +1306,9 @@ class DockerEngine(pulumi.runtime.Mocks):
             try:
                 state = self.client.api.inspect_container(cid)["State"]
             except docker.errors.NotFound:
-                raise HarnessError(f"{T_CONTAINER} {name!r}: container vanished after start (rm=true and it exited?)") from None
+                raise HarnessError(
+                    f"{T_CONTAINER} {name!r}: container vanished after start (rm=true and it exited?)"
+                ) from None
             if state.get("Running"):
                 return
             if state.get("Status") == "exited" or time.time() >= deadline:
@@ -974,29 +1316,40 @@ class DockerEngine(pulumi.runtime.Mocks):
                 try:
                     self._delete_container(rec)
                 finally:
-                    raise HarnessError(f"{T_CONTAINER} {name!r}: container failed to be in running state "
-                                       f"(status {state.get('Status')!r}, exit code {state.get('ExitCode')})\n"
-                                       f"--- logs ---\n{logs}")
+                    raise HarnessError(
+                        f"{T_CONTAINER} {name!r}: container failed to be in running state "
+                        f"(status {state.get('Status')!r}, exit code {state.get('ExitCode')})\n"
+                        f"--- logs ---\n{logs}"
+                    )
             time.sleep(0.1)
 
     def _container_outputs(self, inputs: dict, cid: str) -> dict:
         info = self.client.api.inspect_container(cid)
         outputs = dict(inputs)
         nets = (info.get("NetworkSettings") or {}).get("Networks") or {}
-        outputs.update({
-            "id": cid,
-            "name": info["Name"].lstrip("/"),
-            "hostname": info["Config"].get("Hostname", ""),
-            "networkMode": info["HostConfig"].get("NetworkMode", ""),
-            "bridge": (info.get("NetworkSettings") or {}).get("Bridge", ""),
-            "restart": info["HostConfig"]["RestartPolicy"].get("Name") or "no",
-            "networkDatas": [{
-                "networkName": n, "ipAddress": d.get("IPAddress", ""), "ipPrefixLength": d.get("IPPrefixLen", 0),
-                "gateway": d.get("Gateway", ""), "globalIpv6Address": d.get("GlobalIPv6Address", ""),
-                "globalIpv6PrefixLength": d.get("GlobalIPv6PrefixLen", 0), "ipv6Gateway": d.get("IPv6Gateway", ""),
-                "macAddress": d.get("MacAddress", ""),
-            } for n, d in sorted(nets.items())],
-        })
+        outputs.update(
+            {
+                "id": cid,
+                "name": info["Name"].lstrip("/"),
+                "hostname": info["Config"].get("Hostname", ""),
+                "networkMode": info["HostConfig"].get("NetworkMode", ""),
+                "bridge": (info.get("NetworkSettings") or {}).get("Bridge", ""),
+                "restart": info["HostConfig"]["RestartPolicy"].get("Name") or "no",
+                "networkDatas": [
+                    {
+                        "networkName": n,
+                        "ipAddress": d.get("IPAddress", ""),
+                        "ipPrefixLength": d.get("IPPrefixLen", 0),
+                        "gateway": d.get("Gateway", ""),
+                        "globalIpv6Address": d.get("GlobalIPv6Address", ""),
+                        "globalIpv6PrefixLength": d.get("GlobalIPv6PrefixLen", 0),
+                        "ipv6Gateway": d.get("IPv6Gateway", ""),
+                        "macAddress": d.get("MacAddress", ""),
+                    }
+                    for n, d in sorted(nets.items())
+                ],
+            }
+        )
         if not info["State"].get("Running"):
             outputs["exitCode"] = info["State"].get("ExitCode")
         return outputs

@@ -13,11 +13,21 @@ import pulumi
 import pytest
 
 try:
-    from tests.integration.engine import (DockerEngine, HarnessError, UntranslatedInputError, parse_go_duration,
-                                          quiet_unretrieved_harness_errors)
+    from tests.integration.engine import (
+        DockerEngine,
+        HarnessError,
+        UntranslatedInputError,
+        parse_go_duration,
+        quiet_unretrieved_harness_errors,
+    )
 except ModuleNotFoundError:  # run with tests/integration as the rootdir-inserted path
-    from engine import (DockerEngine, HarnessError, UntranslatedInputError, parse_go_duration,
-                        quiet_unretrieved_harness_errors)
+    from engine import (
+        DockerEngine,
+        HarnessError,
+        UntranslatedInputError,
+        parse_go_duration,
+        quiet_unretrieved_harness_errors,
+    )
 
 import pulumi_command as command
 import pulumi_docker as docker_
@@ -115,13 +125,22 @@ def test_secret_inputs_unwrapped_and_password_generated():
     eng = DockerEngine()
     sig, secret = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
     args = pulumi.runtime.MockResourceArgs(
-        "random:index/randomPassword:RandomPassword", "pw",
-        {"length": 24.0, "special": {sig: secret, "value": True}, "overrideSpecial": "-_", "minSpecial": 3.0,
-         "minUpper": 2.0},
-        custom=True)
+        "random:index/randomPassword:RandomPassword",
+        "pw",
+        {
+            "length": 24.0,
+            "special": {sig: secret, "value": True},
+            "overrideSpecial": "-_",
+            "minSpecial": 3.0,
+            "minUpper": 2.0,
+        },
+        custom=True,
+    )
     rid, out = eng.new_resource(args)
     res = out["result"]
-    assert len(res) == 24 and sum(c in "-_" for c in res) >= 3 and sum(c.isupper() for c in res) >= 2
+    assert (
+        len(res) == 24 and sum(c in "-_" for c in res) >= 3 and sum(c.isupper() for c in res) >= 2
+    )
     assert set(res) <= set("-_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -129,23 +148,43 @@ def test_image_must_skip_push_and_dockerfile_paths(docker_client, tmp_path, tag)
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "Dockerfile").write_text(DOCKERFILE)
     eng = DockerEngine(program_dir=str(tmp_path), name_prefix="harness-")
-    mk = lambda inputs: pulumi.runtime.MockResourceArgs("docker:index/image:Image", "img", inputs, custom=True)  # noqa: E731
+    mk = lambda inputs: pulumi.runtime.MockResourceArgs(
+        "docker:index/image:Image", "img", inputs, custom=True
+    )  # noqa: E731
     with pytest.raises(HarnessError, match="skipPush"):
         eng.new_resource(mk({"imageName": f"{tag}:1", "build": {"context": "app"}}))
     # pulumi-docker resolves `dockerfile` against the working directory, not the context
     with pytest.raises(HarnessError, match=r"Try setting `dockerfile` to 'app/Dockerfile'"):
-        eng.new_resource(mk({"imageName": f"{tag}:1", "skipPush": True,
-                             "build": {"context": "app", "dockerfile": "Dockerfile"}}))
+        eng.new_resource(
+            mk(
+                {
+                    "imageName": f"{tag}:1",
+                    "skipPush": True,
+                    "build": {"context": "app", "dockerfile": "Dockerfile"},
+                }
+            )
+        )
     with pytest.raises(UntranslatedInputError, match="build.cacheFrom"):
-        eng.new_resource(mk({"imageName": f"{tag}:1", "skipPush": True,
-                             "build": {"context": "app", "cacheFrom": {"images": ["x"]}}}))
+        eng.new_resource(
+            mk(
+                {
+                    "imageName": f"{tag}:1",
+                    "skipPush": True,
+                    "build": {"context": "app", "cacheFrom": {"images": ["x"]}},
+                }
+            )
+        )
     assert eng.records == []
 
 
 def test_local_command_semantics(tmp_path):
     eng = DockerEngine(program_dir=str(tmp_path))
-    mk = lambda inputs: pulumi.runtime.MockResourceArgs("command:local:Command", "cmd", inputs, custom=True)  # noqa: E731
-    _, out = eng.new_resource(mk({"create": 'printf "%s\\n\\n" "$WHO"; pwd', "environment": {"WHO": "x"}}))
+    mk = lambda inputs: pulumi.runtime.MockResourceArgs(
+        "command:local:Command", "cmd", inputs, custom=True
+    )  # noqa: E731
+    _, out = eng.new_resource(
+        mk({"create": 'printf "%s\\n\\n" "$WHO"; pwd', "environment": {"WHO": "x"}})
+    )
     assert out["stdout"] == f"x\n\n{tmp_path}"
     with pytest.raises(HarnessError, match="exited with 3"):
         eng.new_resource(mk({"create": "echo oops >&2; exit 3"}))
@@ -166,55 +205,126 @@ def test_full_program_deploys_and_tears_down(engine, docker_client, tmp_path, ta
     script = "#!/bin/sh\necho from-script\n"
 
     def program():
-        image = docker_.Image("img", image_name=f"{tag}-img:latest", skip_push=True,
-                              build=docker_.DockerBuildArgs(context="app", target="final",
-                                                            args={"GREETING": "hi-there"}))
-        net = docker_.Network("net", name=f"{tag}-net", driver="bridge",
-                              ipam_configs=[docker_.NetworkIpamConfigArgs(subnet=str(subnet), gateway=gateway)],
-                              labels=[docker_.NetworkLabelArgs(label="harness.test", value=tag)])
-        net2 = docker_.Network("net2", name=f"{tag}-net2", internal=True,
-                               ipam_configs=[docker_.NetworkIpamConfigArgs(subnet=str(subnet2))])
-        vol = docker_.Volume("vol", name=f"{tag}-data",
-                             labels=[docker_.VolumeLabelArgs(label="harness.test", value=tag)])
+        image = docker_.Image(
+            "img",
+            image_name=f"{tag}-img:latest",
+            skip_push=True,
+            build=docker_.DockerBuildArgs(
+                context="app", target="final", args={"GREETING": "hi-there"}
+            ),
+        )
+        net = docker_.Network(
+            "net",
+            name=f"{tag}-net",
+            driver="bridge",
+            ipam_configs=[docker_.NetworkIpamConfigArgs(subnet=str(subnet), gateway=gateway)],
+            labels=[docker_.NetworkLabelArgs(label="harness.test", value=tag)],
+        )
+        net2 = docker_.Network(
+            "net2",
+            name=f"{tag}-net2",
+            internal=True,
+            ipam_configs=[docker_.NetworkIpamConfigArgs(subnet=str(subnet2))],
+        )
+        vol = docker_.Volume(
+            "vol",
+            name=f"{tag}-data",
+            labels=[docker_.VolumeLabelArgs(label="harness.test", value=tag)],
+        )
         pw = random_.RandomPassword("pw", length=20, special=False)
         a = docker_.Container(
-            "a", name=f"{tag}-a", image=image.repo_digest,
-            command=["/bin/sh", "-c", "cat /etc/harness/hello.txt; /usr/local/bin/hello.sh; exec sleep infinity"],
+            "a",
+            name=f"{tag}-a",
+            image=image.repo_digest,
+            command=[
+                "/bin/sh",
+                "-c",
+                "cat /etc/harness/hello.txt; /usr/local/bin/hello.sh; exec sleep infinity",
+            ],
             envs=[pw.result.apply(lambda r: f"PASSWORD={r}"), "MODE=test"],
-            hostname="member-a", init=True,
-            labels=[docker_.ContainerLabelArgs(label="harness.test", value=tag),
-                    docker_.ContainerLabelArgs(label="harness.role", value="a")],
-            networks_advanced=[docker_.ContainerNetworksAdvancedArgs(name=net.name, ipv4_address=ip_a,
-                                                                     aliases=["alpha"])],
+            hostname="member-a",
+            init=True,
+            labels=[
+                docker_.ContainerLabelArgs(label="harness.test", value=tag),
+                docker_.ContainerLabelArgs(label="harness.role", value="a"),
+            ],
+            networks_advanced=[
+                docker_.ContainerNetworksAdvancedArgs(
+                    name=net.name, ipv4_address=ip_a, aliases=["alpha"]
+                )
+            ],
             volumes=[docker_.ContainerVolumeArgs(volume_name=vol.name, container_path="/data")],
-            uploads=[docker_.ContainerUploadArgs(file="/etc/harness/hello.txt",
-                                                 content=pulumi.Output.secret("secret-hello\n")),
-                     docker_.ContainerUploadArgs(file="/usr/local/bin/hello.sh", executable=True,
-                                                 content_base64=base64.b64encode(script.encode()).decode())],
-            healthcheck=docker_.ContainerHealthcheckArgs(tests=["CMD", "test", "-f", "/data/../greeting"],
-                                                         interval="1s", timeout="2s", retries=3, start_period="1s"),
-            wait=True, wait_timeout=60,
-            restart="unless-stopped", stop_signal="SIGINT", stop_timeout=5, destroy_grace_seconds=2,
+            uploads=[
+                docker_.ContainerUploadArgs(
+                    file="/etc/harness/hello.txt", content=pulumi.Output.secret("secret-hello\n")
+                ),
+                docker_.ContainerUploadArgs(
+                    file="/usr/local/bin/hello.sh",
+                    executable=True,
+                    content_base64=base64.b64encode(script.encode()).decode(),
+                ),
+            ],
+            healthcheck=docker_.ContainerHealthcheckArgs(
+                tests=["CMD", "test", "-f", "/data/../greeting"],
+                interval="1s",
+                timeout="2s",
+                retries=3,
+                start_period="1s",
+            ),
+            wait=True,
+            wait_timeout=60,
+            restart="unless-stopped",
+            stop_signal="SIGINT",
+            stop_timeout=5,
+            destroy_grace_seconds=2,
             capabilities=docker_.ContainerCapabilitiesArgs(adds=["NET_ADMIN"], drops=["MKNOD"]),
-            memory=128, shm_size=16, cpu_shares=512,
-            log_driver="json-file", log_opts={"max-size": "1m"},
-            sysctls={"net.ipv4.ip_nonlocal_bind": "1"}, tmpfs={"/run/harness": "size=1m"},
+            memory=128,
+            shm_size=16,
+            cpu_shares=512,
+            log_driver="json-file",
+            log_opts={"max-size": "1m"},
+            sysctls={"net.ipv4.ip_nonlocal_bind": "1"},
+            tmpfs={"/run/harness": "size=1m"},
             ports=[docker_.ContainerPortArgs(internal=8080, ip="127.0.0.1")],
         )
         sidecar = docker_.Container(
-            "sidecar", name=f"{tag}-sidecar", image=image.repo_digest, command=["sleep", "infinity"], init=True,
-            network_mode=a.name.apply(lambda n: f"container:{n}"), restart="always",
+            "sidecar",
+            name=f"{tag}-sidecar",
+            image=image.repo_digest,
+            command=["sleep", "infinity"],
+            init=True,
+            network_mode=a.name.apply(lambda n: f"container:{n}"),
+            restart="always",
         )
         c = docker_.Container(
-            "c", name=f"{tag}-c", image=image.repo_digest, command=["sleep", "infinity"], init=True,
-            networks_advanced=[docker_.ContainerNetworksAdvancedArgs(name=net.name, ipv4_address=ip_c),
-                               docker_.ContainerNetworksAdvancedArgs(name=net2.name, ipv4_address=ip_c2)],
-            mounts=[docker_.ContainerMountArgs(type="volume", source=vol.name, target="/shared", read_only=True)],
+            "c",
+            name=f"{tag}-c",
+            image=image.repo_digest,
+            command=["sleep", "infinity"],
+            init=True,
+            networks_advanced=[
+                docker_.ContainerNetworksAdvancedArgs(name=net.name, ipv4_address=ip_c),
+                docker_.ContainerNetworksAdvancedArgs(name=net2.name, ipv4_address=ip_c2),
+            ],
+            mounts=[
+                docker_.ContainerMountArgs(
+                    type="volume", source=vol.name, target="/shared", read_only=True
+                )
+            ],
         )
-        cmd = command.local.Command("cmd", create='printf "hello %s\\n" "$WHO"', environment={"WHO": "harness"})
-        return pulumi.Output.all(image=image.repo_digest, image_name=image.image_name, stdout=cmd.stdout,
-                                 a_net=a.network_datas, sidecar=sidecar.id, c_id=c.id, mountpoint=vol.mountpoint,
-                                 pw=pw.result)
+        cmd = command.local.Command(
+            "cmd", create='printf "hello %s\\n" "$WHO"', environment={"WHO": "harness"}
+        )
+        return pulumi.Output.all(
+            image=image.repo_digest,
+            image_name=image.image_name,
+            stdout=cmd.stdout,
+            a_net=a.network_datas,
+            sidecar=sidecar.id,
+            c_id=c.id,
+            mountpoint=vol.mountpoint,
+            pw=pw.result,
+        )
 
     out = run(engine, program)
 
@@ -231,8 +341,9 @@ def test_full_program_deploys_and_tears_down(engine, docker_client, tmp_path, ta
     assert order.index("net") < order.index("a") and order.index("vol") < order.index("a")
 
     # image: target stage and build args
-    probe = docker_client.containers.run(img.id, ["cat", "/greeting", "/stage"], remove=True,
-                                         name=f"{tag}-probe")
+    probe = docker_client.containers.run(
+        img.id, ["cat", "/greeting", "/stage"], remove=True, name=f"{tag}-probe"
+    )
     assert probe.decode().split() == ["hi-there", "final"]
 
     # network and volume
@@ -249,14 +360,25 @@ def test_full_program_deploys_and_tears_down(engine, docker_client, tmp_path, ta
     assert st["Running"] and st["Health"]["Status"] == "healthy"
     assert cfg["Labels"]["harness.role"] == "a" and cfg["Hostname"] == "member-a"
     assert cfg["StopSignal"] == "SIGINT" and cfg["StopTimeout"] == 5
-    assert cfg["Healthcheck"] == {"Test": ["CMD", "test", "-f", "/data/../greeting"], "Interval": 1_000_000_000,
-                                  "Timeout": 2_000_000_000, "StartPeriod": 1_000_000_000, "Retries": 3}
+    assert cfg["Healthcheck"] == {
+        "Test": ["CMD", "test", "-f", "/data/../greeting"],
+        "Interval": 1_000_000_000,
+        "Timeout": 2_000_000_000,
+        "StartPeriod": 1_000_000_000,
+        "Retries": 3,
+    }
     assert f"PASSWORD={out['pw']}" in cfg["Env"] and len(out["pw"]) == 20
     assert hc["RestartPolicy"]["Name"] == "unless-stopped"
     assert hc["CapAdd"] == ["NET_ADMIN"] and hc["CapDrop"] == ["MKNOD"]
-    assert hc["Memory"] == 128 * 1024 * 1024 and hc["ShmSize"] == 16 * 1024 * 1024 and hc["CpuShares"] == 512
+    assert (
+        hc["Memory"] == 128 * 1024 * 1024
+        and hc["ShmSize"] == 16 * 1024 * 1024
+        and hc["CpuShares"] == 512
+    )
     assert hc["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m"}}
-    assert hc["Sysctls"] == {"net.ipv4.ip_nonlocal_bind": "1"} and hc["Tmpfs"] == {"/run/harness": "size=1m"}
+    assert hc["Sysctls"] == {"net.ipv4.ip_nonlocal_bind": "1"} and hc["Tmpfs"] == {
+        "/run/harness": "size=1m"
+    }
     assert hc["Init"] is True and hc["Binds"] == [f"{tag}-data:/data:rw"]
     assert hc["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
     nets = a.attrs["NetworkSettings"]["Networks"]
@@ -273,7 +395,9 @@ def test_full_program_deploys_and_tears_down(engine, docker_client, tmp_path, ta
     side = docker_client.containers.get(f"{tag}-sidecar")
     assert side.attrs["HostConfig"]["NetworkMode"].startswith("container:")
     assert side.attrs["HostConfig"]["RestartPolicy"]["Name"] == "always"
-    assert exec_out(side, ["readlink", "/proc/self/ns/net"]) == exec_out(a, ["readlink", "/proc/self/ns/net"])
+    assert exec_out(side, ["readlink", "/proc/self/ns/net"]) == exec_out(
+        a, ["readlink", "/proc/self/ns/net"]
+    )
 
     # c: first network at create, second connected before start, read-only volume mount
     c = docker_client.containers.get(f"{tag}-c")
@@ -281,7 +405,9 @@ def test_full_program_deploys_and_tears_down(engine, docker_client, tmp_path, ta
     assert set(cn) == {f"{tag}-net", f"{tag}-net2"}
     assert cn[f"{tag}-net"]["IPAddress"] == ip_c and cn[f"{tag}-net2"]["IPAddress"] == ip_c2
     assert c.attrs["HostConfig"]["NetworkMode"] == f"{tag}-net"
-    assert [(m["Type"], m["Name"], m["RW"]) for m in c.attrs["Mounts"]] == [("volume", f"{tag}-data", False)]
+    assert [(m["Type"], m["Name"], m["RW"]) for m in c.attrs["Mounts"]] == [
+        ("volume", f"{tag}-data", False)
+    ]
     assert exec_out(c, ["getent", "hosts", "alpha"]).split()[0] == ip_a
 
     # replacement keeps the data volume
@@ -311,8 +437,9 @@ def test_full_program_deploys_and_tears_down(engine, docker_client, tmp_path, ta
 
 def test_unknown_input_key_fails_loudly(engine, docker_client, tag):
     def program():
-        return docker_.Container("odd", name=f"{tag}-odd", image=BASE_IMAGE, command=["true"],
-                                 cpu_quota=50000).id
+        return docker_.Container(
+            "odd", name=f"{tag}-odd", image=BASE_IMAGE, command=["true"], cpu_quota=50000
+        ).id
 
     with pytest.raises(UntranslatedInputError) as err:
         run(engine, program)
@@ -324,15 +451,25 @@ def test_unknown_input_key_fails_loudly(engine, docker_client, tag):
 
 def test_nested_unknown_key_and_privileged_refused(engine, docker_client, tag):
     def nested():
-        return docker_.Container("n", name=f"{tag}-n", image=BASE_IMAGE, command=["true"],
-                                 networks_advanced=[docker_.ContainerNetworksAdvancedArgs(
-                                     name="bridge", mac_address="02:42:ac:11:00:99")]).id
+        return docker_.Container(
+            "n",
+            name=f"{tag}-n",
+            image=BASE_IMAGE,
+            command=["true"],
+            networks_advanced=[
+                docker_.ContainerNetworksAdvancedArgs(
+                    name="bridge", mac_address="02:42:ac:11:00:99"
+                )
+            ],
+        ).id
 
     with pytest.raises(UntranslatedInputError, match=r"networksAdvanced\[0\]\.macAddress"):
         run(engine, nested)
 
     def privileged():
-        return docker_.Container("p", name=f"{tag}-p", image=BASE_IMAGE, command=["true"], privileged=True).id
+        return docker_.Container(
+            "p", name=f"{tag}-p", image=BASE_IMAGE, command=["true"], privileged=True
+        ).id
 
     with pytest.raises(UntranslatedInputError, match="privileged"):
         run(engine, privileged)
@@ -341,8 +478,9 @@ def test_nested_unknown_key_and_privileged_refused(engine, docker_client, tag):
 
 def test_must_run_container_that_exits_is_deleted_and_fails(engine, docker_client, tag):
     def program():
-        return docker_.Container("dies", name=f"{tag}-dies", image=BASE_IMAGE,
-                                 command=["sh", "-c", "echo dying; exit 7"]).id
+        return docker_.Container(
+            "dies", name=f"{tag}-dies", image=BASE_IMAGE, command=["sh", "-c", "echo dying; exit 7"]
+        ).id
 
     with pytest.raises(HarnessError, match="failed to be in running state") as err:
         run(engine, program)
@@ -353,8 +491,12 @@ def test_must_run_container_that_exits_is_deleted_and_fails(engine, docker_clien
 def test_remote_image_never_pulls(engine, docker_client, tag):
     def program():
         base = docker_.RemoteImage("base", name=BASE_IMAGE, keep_locally=True)
-        missing = docker_.RemoteImage("missing", name=f"{tag}-absent:1.0", keep_locally=True,
-                                      opts=pulumi.ResourceOptions(depends_on=[base]))
+        missing = docker_.RemoteImage(
+            "missing",
+            name=f"{tag}-absent:1.0",
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(depends_on=[base]),
+        )
         return pulumi.Output.all(base.image_id, missing.image_id)
 
     with pytest.raises(HarnessError, match="never"):

@@ -42,13 +42,21 @@ def test_leader_crash_fails_over_without_losing_acknowledged_rows(healthy):
     wait_until("rows before the crash", lambda: len(writer.acked) > 50, 30)
     killed_at = healthy.crash(old)
     new = healthy.new_leader(old)
-    first = wait_until("a write acknowledged by the new leader",
-                       lambda: writer.first_ack_after(killed_at, not_member=old), 60)
+    first = wait_until(
+        "a write acknowledged by the new leader",
+        lambda: writer.first_ack_after(killed_at, not_member=old),
+        60,
+    )
     time.sleep(2)
     writer.stop()
     lost = writer.lost()
-    record_figures(f"{STACK}: leader crash", failover_s=round(first - killed_at, 1),
-                   rows_acked=len(writer.acked), rows_lost=len(lost), new_leader=new)
+    record_figures(
+        f"{STACK}: leader crash",
+        failover_s=round(first - killed_at, 1),
+        rows_acked=len(writer.acked),
+        rows_lost=len(lost),
+        new_leader=new,
+    )
     assert lost == []
     healthy.restart(old)
     wait_until(f"{old} to rejoin as a replica", healthy.healthy, 120)
@@ -69,8 +77,11 @@ def test_etcd_faults_follow_failsafe_mode(healthy):
         assert during_one_down > 50 and healthy.leader() == leader
         etcd[1].stop(timeout=1)
         lost_quorum_at = time.monotonic()
-        wait_until("the primary to stop taking writes", lambda: writer.acked and
-                   time.monotonic() - writer.acked[-1][1] > 3, 60)
+        wait_until(
+            "the primary to stop taking writes",
+            lambda: writer.acked and time.monotonic() - writer.acked[-1][1] > 3,
+            60,
+        )
         demoted_s = writer.acked[-1][1] - lost_quorum_at
         for member in etcd[:2]:
             member.start()
@@ -84,10 +95,14 @@ def test_etcd_faults_follow_failsafe_mode(healthy):
                 member.start()
         writer.stop()
     lost = writer.lost()
-    record_figures(f"{STACK}: etcd faults", rows_during_one_down=during_one_down,
-                   writes_stopped_after_quorum_loss_s=round(max(demoted_s, 0), 1),
-                   writes_back_after_quorum_s=round(recovered_s, 1),
-                   rows_acked=len(writer.acked), rows_lost=len(lost))
+    record_figures(
+        f"{STACK}: etcd faults",
+        rows_during_one_down=during_one_down,
+        writes_stopped_after_quorum_loss_s=round(max(demoted_s, 0), 1),
+        writes_back_after_quorum_s=round(recovered_s, 1),
+        rows_acked=len(writer.acked),
+        rows_lost=len(lost),
+    )
     assert lost == []
 
 
@@ -95,8 +110,7 @@ def test_replacement_keeps_the_data_volume_and_rejoins(healthy):
     replica = next(name for name in healthy.members if name != healthy.leader())
     volume = healthy.client.volumes.get(f"{replica}-data")
     marker_path = f"{conventions.PATRONI_DATA_MOUNT}/marker"  # on the member's volume
-    healthy.container(replica).exec_run(
-        ["sh", "-c", f"echo before-replacement > {marker_path}"])
+    healthy.container(replica).exec_run(["sh", "-c", f"echo before-replacement > {marker_path}"])
     healthy.engine.remove_container(replica)
     healthy.engine.recreate_container(replica)
     marker = healthy.container(replica).exec_run(["cat", marker_path])
@@ -121,15 +135,25 @@ def test_network_partition_leaves_exactly_one_writable_primary(healthy):
 
         def isolated_is_read_only() -> bool:
             result = isolated.exec_run(
-                ["psql", "-h", "/var/run/postgresql", "-U", "postgres", "-Atc",
-                 "SELECT pg_is_in_recovery()"], environment={"PGPASSWORD": healthy.password})
+                [
+                    "psql",
+                    "-h",
+                    "/var/run/postgresql",
+                    "-U",
+                    "postgres",
+                    "-Atc",
+                    "SELECT pg_is_in_recovery()",
+                ],
+                environment={"PGPASSWORD": healthy.password},
+            )
             return result.exit_code != 0 or result.output.decode().strip() == "t"
 
         # Patroni demotes a leader that cannot renew its lock within ttl.
         wait_until("the isolated primary to stop accepting writes", isolated_is_read_only, 60)
         demoted_s = time.monotonic() - cut_at
-        first = wait_until("writes on the new leader",
-                           lambda: writer.first_ack_after(cut_at, not_member=old), 60)
+        first = wait_until(
+            "writes on the new leader", lambda: writer.first_ack_after(cut_at, not_member=old), 60
+        )
         writable = []
         for name, ip in healthy.members.items():
             if name == old:
@@ -142,8 +166,12 @@ def test_network_partition_leaves_exactly_one_writable_primary(healthy):
         network.connect(old, ipv4_address=address)
         writer.stop()
     lost = writer.lost()
-    record_figures(f"{STACK}: partition", isolated_read_only_after_s=round(demoted_s, 1),
-                   failover_s=round(first - cut_at, 1), rows_acked=len(writer.acked),
-                   rows_lost=len(lost))
+    record_figures(
+        f"{STACK}: partition",
+        isolated_read_only_after_s=round(demoted_s, 1),
+        failover_s=round(first - cut_at, 1),
+        rows_acked=len(writer.acked),
+        rows_lost=len(lost),
+    )
     assert lost == []
     wait_until(f"{old} to rejoin after the partition", healthy.healthy, 120)

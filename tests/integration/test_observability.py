@@ -50,8 +50,9 @@ def test_cluster_comes_up_and_fails_over_with_fluentd_down(cluster):
     old = cluster.leader()
     killed_at = cluster.crash(old)
     new = cluster.new_leader(old)
-    record_figures(f"{LABEL}: fluentd down", failover_s=round(time.monotonic() - killed_at, 1),
-                   new_leader=new)
+    record_figures(
+        f"{LABEL}: fluentd down", failover_s=round(time.monotonic() - killed_at, 1), new_leader=new
+    )
     cluster.restart(old)
     wait_until(f"{old} to rejoin", cluster.healthy, 120)
 
@@ -73,15 +74,17 @@ def test_cadvisor_lists_the_cluster_with_memory(cluster):
 
     memory = wait_until("cadvisor to report every member", memory_by_name, 90)
     assert all(usage > 0 for usage in memory.values())
-    record_figures(f"{LABEL}: cadvisor", memory_mib={k: round(v / 2**20) for k, v in
-                                                     sorted(memory.items())})
+    record_figures(
+        f"{LABEL}: cadvisor", memory_mib={k: round(v / 2**20) for k, v in sorted(memory.items())}
+    )
 
 
 def test_every_patroni_member_serves_prometheus_metrics(cluster):
     patroni_targets = cluster.run.outputs["prometheusTargets"][0]
     assert patroni_targets["labels"]["job"] == "patroni"
     assert sorted(patroni_targets["targets"]) == sorted(
-        f"{ip}:{conventions.REST_API_PORT}" for ip in cluster.members.values())
+        f"{ip}:{conventions.REST_API_PORT}" for ip in cluster.members.values()
+    )
     for target in patroni_targets["targets"]:
         with urllib.request.urlopen(f"http://{target}/metrics", timeout=5) as response:
             body = response.read().decode()

@@ -16,8 +16,7 @@ STACK = "offline-vip"
 
 @pytest.fixture(scope="module")
 def cluster(docker_client):
-    with deployed(STACK, docker_client,
-                  ready=lambda c: vip_member(c) == c.leader()) as running:
+    with deployed(STACK, docker_client, ready=lambda c: vip_member(c) == c.leader()) as running:
         yield running
 
 
@@ -54,22 +53,33 @@ def test_vip_moves_on_leader_crash_without_losing_rows(healthy):
     new = healthy.new_leader(old)
     wait_until("the VIP on the new leader", lambda: vip_member(healthy) == new, 60)
     moved_s = time.monotonic() - killed_at
-    first = wait_until("a write through the VIP after the crash",
-                       lambda: writer.first_ack_after(killed_at, not_member=old), 60)
+    first = wait_until(
+        "a write through the VIP after the crash",
+        lambda: writer.first_ack_after(killed_at, not_member=old),
+        60,
+    )
     time.sleep(2)
     writer.stop()
     lost = writer.lost()
-    record_figures(f"{STACK}: leader crash", vip_moved_s=round(moved_s, 1),
-                   first_write_s=round(first - killed_at, 1), rows_acked=len(writer.acked),
-                   rows_lost=len(lost))
+    record_figures(
+        f"{STACK}: leader crash",
+        vip_moved_s=round(moved_s, 1),
+        first_write_s=round(first - killed_at, 1),
+        rows_acked=len(writer.acked),
+        rows_lost=len(lost),
+    )
     assert lost == []
     healthy.restart(old)
     wait_until(f"{old} to rejoin", healthy.healthy, 120)
     # Its sidecar died with the old namespace and must come back into the new one by itself.
-    wait_until(f"the sidecar of {old} running again",
-               lambda: sidecar(healthy, old).status == "running"
-               and sidecar(healthy, old).exec_run(["test", "-e", "/sys/class/net/eth0"])
-               .exit_code == 0, 90)
+    wait_until(
+        f"the sidecar of {old} running again",
+        lambda: (
+            sidecar(healthy, old).status == "running"
+            and sidecar(healthy, old).exec_run(["test", "-e", "/sys/class/net/eth0"]).exit_code == 0
+        ),
+        90,
+    )
 
 
 def test_vip_follows_a_planned_switchover(healthy):
@@ -79,15 +89,29 @@ def test_vip_follows_a_planned_switchover(healthy):
     wait_until("rows through the VIP", lambda: len(writer.acked) > 20, 30)
     asked_at = time.monotonic()
     result = healthy.container(old).exec_run(
-        ["patronictl", "-c", conventions.PATRONI_CONFIG_PATH, "switchover", "--leader", old,
-         "--candidate", candidate, "--force"])
+        [
+            "patronictl",
+            "-c",
+            conventions.PATRONI_CONFIG_PATH,
+            "switchover",
+            "--leader",
+            old,
+            "--candidate",
+            candidate,
+            "--force",
+        ]
+    )
     assert result.exit_code == 0, result.output.decode()
     wait_until("the VIP on the candidate", lambda: vip_member(healthy) == candidate, 60)
     moved_s = time.monotonic() - asked_at
     time.sleep(2)
     writer.stop()
     lost = writer.lost()
-    record_figures(f"{STACK}: switchover", vip_moved_s=round(moved_s, 1),
-                   rows_acked=len(writer.acked), rows_lost=len(lost))
+    record_figures(
+        f"{STACK}: switchover",
+        vip_moved_s=round(moved_s, 1),
+        rows_acked=len(writer.acked),
+        rows_lost=len(lost),
+    )
     assert lost == []
     wait_until("the old leader streaming again", healthy.healthy, 120)

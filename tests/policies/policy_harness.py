@@ -35,8 +35,12 @@ from policies import rules
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLICIES_DIR = REPO_ROOT / "policies"
 
-LEVEL_NAMES = {pb.ADVISORY: "advisory", pb.MANDATORY: "mandatory", pb.DISABLED: "disabled",
-               pb.REMEDIATE: "remediate"}
+LEVEL_NAMES = {
+    pb.ADVISORY: "advisory",
+    pb.MANDATORY: "mandatory",
+    pb.DISABLED: "disabled",
+    pb.REMEDIATE: "remediate",
+}
 LEVEL_VALUES = {v: k for k, v in LEVEL_NAMES.items()}
 
 
@@ -88,7 +92,11 @@ class PackServer:
         env.pop("PULUMI_CONFIG", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pulumi.policy", "127.0.0.1:0", str(pack_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(REPO_ROOT), env=env)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=str(REPO_ROOT),
+            env=env,
+        )
         line = self.proc.stdout.readline().decode().strip()
         if not line.isdigit():
             self.proc.kill()
@@ -143,33 +151,61 @@ class PackServer:
 
     def configure(self, config: Optional[Mapping[str, Any]] = None) -> Dict[str, Dict[str, Any]]:
         reconciled = self.reconcile(config)
-        request = pb.ConfigureAnalyzerRequest(policyConfig={
-            name: pb.PolicyConfig(enforcementLevel=LEVEL_VALUES[c["level"]],
-                                  properties=_struct(c["properties"]))
-            for name, c in reconciled.items()})
+        request = pb.ConfigureAnalyzerRequest(
+            policyConfig={
+                name: pb.PolicyConfig(
+                    enforcementLevel=LEVEL_VALUES[c["level"]], properties=_struct(c["properties"])
+                )
+                for name, c in reconciled.items()
+            }
+        )
         self.stub.Configure(request)
         return reconciled
 
     # -- analysis ------------------------------------------------------------------------------
-    def analyze(self, resources: Iterable[rules.Resource],
-                config: Optional[Mapping[str, Any]] = None) -> List[Diagnostic]:
+    def analyze(
+        self, resources: Iterable[rules.Resource], config: Optional[Mapping[str, Any]] = None
+    ) -> List[Diagnostic]:
         resources = list(resources)
         self.configure(config)
         out: List[Diagnostic] = []
 
         def collect(response: Any, default_urn: str = "") -> None:
             for d in response.diagnostics:
-                out.append(Diagnostic(d.policyName, LEVEL_NAMES[d.enforcementLevel], d.message,
-                                      d.urn or default_urn))
+                out.append(
+                    Diagnostic(
+                        d.policyName,
+                        LEVEL_NAMES[d.enforcementLevel],
+                        d.message,
+                        d.urn or default_urn,
+                    )
+                )
 
         for r in resources:
             opts = pb.AnalyzerResourceOptions(protect=r.protect, parent=r.parent or "")
-            collect(self.stub.Analyze(pb.AnalyzeRequest(
-                type=r.type, name=r.name, urn=r.urn, properties=_struct(r.props),
-                options=opts)), r.urn)
-        stack = [pb.AnalyzerResource(
-            type=r.type, name=r.name, urn=r.urn, properties=_struct(r.props),
-            options=pb.AnalyzerResourceOptions(protect=r.protect, parent=r.parent or ""),
-            parent=r.parent or "", dependencies=list(r.dependencies)) for r in resources]
+            collect(
+                self.stub.Analyze(
+                    pb.AnalyzeRequest(
+                        type=r.type,
+                        name=r.name,
+                        urn=r.urn,
+                        properties=_struct(r.props),
+                        options=opts,
+                    )
+                ),
+                r.urn,
+            )
+        stack = [
+            pb.AnalyzerResource(
+                type=r.type,
+                name=r.name,
+                urn=r.urn,
+                properties=_struct(r.props),
+                options=pb.AnalyzerResourceOptions(protect=r.protect, parent=r.parent or ""),
+                parent=r.parent or "",
+                dependencies=list(r.dependencies),
+            )
+            for r in resources
+        ]
         collect(self.stub.AnalyzeStack(pb.AnalyzeStackRequest(resources=stack)))
         return out

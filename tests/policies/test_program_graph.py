@@ -51,9 +51,14 @@ def to_resource(r: Any) -> R.Resource:
     opts = dict(getattr(r, "options", None) or {})
     parent = opts.get("parent")
     return R.Resource(
-        type=r.type, name=r.name, urn=r.urn, props=to_plain(dict(r.inputs or {})),
-        protect=bool(opts.get("protect")), parent=_urn(parent) if parent else None,
-        dependencies=tuple(_urn(d) for d in (opts.get("dependencies") or ())))
+        type=r.type,
+        name=r.name,
+        urn=r.urn,
+        props=to_plain(dict(r.inputs or {})),
+        protect=bool(opts.get("protect")),
+        parent=_urn(parent) if parent else None,
+        dependencies=tuple(_urn(d) for d in (opts.get("dependencies") or ())),
+    )
 
 
 def pack_config(stack: str) -> Optional[Dict[str, Any]]:
@@ -68,14 +73,17 @@ def test_there_are_stacks():
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_mandatory_violation(stack, pack_server):
     resources = [to_resource(r) for r in graph(stack).resources]
-    etcd = [r for r in resources
-            if r.type == R.CONTAINER
-            and R.label(r, conventions.LABEL_ROLE) == conventions.ROLE_ETCD]
+    etcd = [
+        r
+        for r in resources
+        if r.type == R.CONTAINER and R.label(r, conventions.LABEL_ROLE) == conventions.ROLE_ETCD
+    ]
     assert etcd, f"stack {stack}: no etcd container found; are the labels set?"
     diagnostics = pack_server.analyze(resources, pack_config(stack))
     mandatory = [d for d in diagnostics if d.level == "mandatory"]
     assert not mandatory, f"stack {stack}:\n" + "\n\n".join(
-        f"[{d.policy}] {d.urn}\n{d.message}" for d in mandatory)
+        f"[{d.policy}] {d.urn}\n{d.message}" for d in mandatory
+    )
     for d in diagnostics:  # advisory findings are shown, not failed on
         print(f"advisory [{d.policy}] {d.urn}: {d.message}")
 
@@ -90,6 +98,7 @@ def test_retain_label_mirrors_retain_on_delete(stack):
         labelled = R.is_true(R.label(res, conventions.LABEL_RETAIN))
         retained = bool((getattr(r, "options", None) or {}).get("retainOnDelete"))
         if labelled != retained:
-            wrong.append(f"{r.name}: label {conventions.LABEL_RETAIN}={labelled}, "
-                         f"retainOnDelete={retained}")
+            wrong.append(
+                f"{r.name}: label {conventions.LABEL_RETAIN}={labelled}, retainOnDelete={retained}"
+            )
     assert not wrong, f"stack {stack}: " + "; ".join(wrong)

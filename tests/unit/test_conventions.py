@@ -28,19 +28,29 @@ def entrypoint_default(variable: str) -> str:
 def test_the_image_exposes_the_ports():
     (exposed,) = re.findall(r"^EXPOSE (.+)$", DOCKERFILE, re.MULTILINE)
     assert [int(port) for port in exposed.split()] == [
-        conventions.POSTGRES_PORT, conventions.REST_API_PORT, conventions.ETCD_CLIENT_PORT,
-        conventions.ETCD_PEER_PORT]
+        conventions.POSTGRES_PORT,
+        conventions.REST_API_PORT,
+        conventions.ETCD_CLIENT_PORT,
+        conventions.ETCD_PEER_PORT,
+    ]
 
 
 def test_the_image_sets_and_creates_the_paths():
     assert f"PGDATA={conventions.PGDATA} " in DOCKERFILE
     assert f"PATRONICTL_CONFIG_FILE={conventions.PATRONI_CONFIG_PATH}\n" in DOCKERFILE
     assert f"ARG POSTGRES_UID={conventions.POSTGRES_UID}\n" in DOCKERFILE
-    created = {path for line in re.findall(r"install -d -o postgres -g postgres -m \d+ ([^;]+);",
-                                           DOCKERFILE) for path in line.split()}
+    created = {
+        path
+        for line in re.findall(r"install -d -o postgres -g postgres -m \d+ ([^;]+);", DOCKERFILE)
+        for path in line.split()
+    }
     config_dir = conventions.PATRONI_CONFIG_PATH.rsplit("/", 1)[0]
-    assert {conventions.ETCD_DATA_MOUNT, conventions.PATRONI_DATA_MOUNT, config_dir,
-            conventions.PG_SOCKET_DIR} <= created
+    assert {
+        conventions.ETCD_DATA_MOUNT,
+        conventions.PATRONI_DATA_MOUNT,
+        config_dir,
+        conventions.PG_SOCKET_DIR,
+    } <= created
 
 
 def test_the_entrypoint_defaults_are_the_conventions():
@@ -48,8 +58,10 @@ def test_the_entrypoint_defaults_are_the_conventions():
     assert entrypoint_default("PG_SOCKET_DIR") == conventions.PG_SOCKET_DIR
     assert entrypoint_default("PC_MEMBER_STAMP") == conventions.MEMBER_STAMP_PATH
     # Its own `healthcheck` command (the image's HEALTHCHECK) probes what the program's do.
-    assert f"--endpoints={entrypoint_default('PC_ETCD_HEALTH_ENDPOINT')}" in \
-        conventions.ETCD_HEALTHCHECK
+    assert (
+        f"--endpoints={entrypoint_default('PC_ETCD_HEALTH_ENDPOINT')}"
+        in conventions.ETCD_HEALTHCHECK
+    )
     assert conventions.PATRONI_HEALTHCHECK[-1] == entrypoint_default("PC_PATRONI_HEALTH_URL")
 
 
@@ -64,20 +76,32 @@ def test_the_data_mounts_hold_what_lives_in_them():
 def test_the_policy_pack_can_import_them_alone():
     """As the Pulumi CLI runs the pack: policies/ on sys.path, its modules by their plain names,
     nothing of the program."""
-    probe = ("import sys; import rules; assert rules.conventions.__name__ == 'conventions'; "
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-             "('pulumi', 'pulumi_docker', 'pulumi_policy', 'components', 'yaml')))")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_DIR / "policies",
-                            capture_output=True, text=True, check=True)
+    probe = (
+        "import sys; import rules; assert rules.conventions.__name__ == 'conventions'; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pulumi', 'pulumi_docker', 'pulumi_policy', 'components', 'yaml')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_DIR / "policies",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.strip() == "[]"
 
 
 def test_the_documentation_names_every_label_role_and_port():
-    keys = [value for name, value in vars(conventions).items()
-            if name.startswith("LABEL_") and name != "LABEL_PREFIX"]
+    keys = [
+        value
+        for name, value in vars(conventions).items()
+        if name.startswith("LABEL_") and name != "LABEL_PREFIX"
+    ]
     assert len(keys) == 8
     for name in (*keys, *get_args(conventions.Role)):
         assert f"`{name}`" in DOC, name
-    assert (f"Ports: PostgreSQL {conventions.POSTGRES_PORT}, Patroni REST "
-            f"{conventions.REST_API_PORT}, etcd client {conventions.ETCD_CLIENT_PORT}, peer "
-            f"{conventions.ETCD_PEER_PORT}.") in DOC
+    assert (
+        f"Ports: PostgreSQL {conventions.POSTGRES_PORT}, Patroni REST "
+        f"{conventions.REST_API_PORT}, etcd client {conventions.ETCD_CLIENT_PORT}, peer "
+        f"{conventions.ETCD_PEER_PORT}."
+    ) in DOC

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -30,7 +29,7 @@ TOOLS = ["etcd-server", "etcd-client", "curl", "procps", "iproute2"]
 
 
 def stack_settings(stack: str):
-    raw = {key[len(PROJECT) + 1:]: value for key, value in stack_config(stack).items()}
+    raw = {key[len(PROJECT) + 1 :]: value for key, value in stack_config(stack).items()}
     return load_settings(raw, {})
 
 
@@ -46,10 +45,13 @@ def stage_args(stage: str) -> dict[str, str]:
     return args
 
 
-def pc_packages(*argv: str, env: dict[str, str], path: str | None = None) -> subprocess.CompletedProcess:
+def pc_packages(
+    *argv: str, env: dict[str, str], path: str | None = None
+) -> subprocess.CompletedProcess:
     environment = {"PATH": path or os.environ["PATH"], **env}
-    return subprocess.run(["sh", str(PC_PACKAGES), *argv], env=environment,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["sh", str(PC_PACKAGES), *argv], env=environment, capture_output=True, text=True, timeout=30
+    )
 
 
 def stage_env(settings) -> dict[str, str]:
@@ -72,20 +74,66 @@ def test_program_passes_exactly_the_args_its_target_stage_declares(stack):
 
 def test_dockerfile_defaults_build_what_the_program_builds_by_default():
     defaults = load_settings({}, {})
-    assert {k: stage_args("upstream")[k] for k in image_build_args(defaults) if k != "BASE_IMAGE"} \
-        == {k: v for k, v in image_build_args(defaults).items() if k != "BASE_IMAGE"}
+    assert {
+        k: stage_args("upstream")[k] for k in image_build_args(defaults) if k != "BASE_IMAGE"
+    } == {k: v for k, v in image_build_args(defaults).items() if k != "BASE_IMAGE"}
 
 
-@pytest.mark.parametrize("stack, expected", [
-    ("dev", ["postgresql-18", "postgresql-18-citus-14.0=14.0.*", "patroni", *TAIL,
-             "vip-manager2", *TOOLS]),
-    ("prod", ["postgresql-18", "postgresql-18-citus-14.0=14.0.*", "patroni", *TAIL,
-              "vip-manager2", *TOOLS]),
-    ("offline", ["postgresql-15", "patroni=4.0.*", *TAIL, "etcd-server", "etcd-client",
-                 "vip-manager", "curl", "procps", "iproute2"]),
-    ("offline-vip", ["postgresql-15", "patroni=4.0.*", *TAIL, "etcd-server", "etcd-client",
-                     "vip-manager", "curl", "procps", "iproute2"]),
-])
+@pytest.mark.parametrize(
+    "stack, expected",
+    [
+        (
+            "dev",
+            [
+                "postgresql-18",
+                "postgresql-18-citus-14.0=14.0.*",
+                "patroni",
+                *TAIL,
+                "vip-manager2",
+                *TOOLS,
+            ],
+        ),
+        (
+            "prod",
+            [
+                "postgresql-18",
+                "postgresql-18-citus-14.0=14.0.*",
+                "patroni",
+                *TAIL,
+                "vip-manager2",
+                *TOOLS,
+            ],
+        ),
+        (
+            "offline",
+            [
+                "postgresql-15",
+                "patroni=4.0.*",
+                *TAIL,
+                "etcd-server",
+                "etcd-client",
+                "vip-manager",
+                "curl",
+                "procps",
+                "iproute2",
+            ],
+        ),
+        (
+            "offline-vip",
+            [
+                "postgresql-15",
+                "patroni=4.0.*",
+                *TAIL,
+                "etcd-server",
+                "etcd-client",
+                "vip-manager",
+                "curl",
+                "procps",
+                "iproute2",
+            ],
+        ),
+    ],
+)
 def test_each_stack_installs_the_expected_packages(stack, expected):
     settings = stack_settings(stack)
     result = pc_packages("plan", settings.image.flavour, env=stage_env(settings))
@@ -115,9 +163,14 @@ def upstream(**image) -> dict:
 
 
 def test_exact_pins_reach_apt_exactly():
-    settings = load_settings(upstream(patroniVersion="4.1.4-1.pgdg120+1",
-                                      citusPackageVersion="14.0.1.citus-1",
-                                      vipManagerVersion="5.0.0-1.pgdg120+1"), {})
+    settings = load_settings(
+        upstream(
+            patroniVersion="4.1.4-1.pgdg120+1",
+            citusPackageVersion="14.0.1.citus-1",
+            vipManagerVersion="5.0.0-1.pgdg120+1",
+        ),
+        {},
+    )
     result = pc_packages("plan", "upstream", env=stage_env(settings))
     assert "patroni=4.1.4-1.pgdg120+1" in result.stdout.split()
     assert "postgresql-18-citus-14.0=14.0.1.citus-1" in result.stdout.split()
@@ -125,11 +178,18 @@ def test_exact_pins_reach_apt_exactly():
 
 
 def test_releases_and_lines_become_apt_globs():
-    settings = load_settings(upstream(postgresMajor=17, citusVersion="13.2", patroniVersion="4.1",
-                                      citusPackageVersion="13.2.1", vipManagerVersion="5"), {})
+    settings = load_settings(
+        upstream(
+            postgresMajor=17,
+            citusVersion="13.2",
+            patroniVersion="4.1",
+            citusPackageVersion="13.2.1",
+            vipManagerVersion="5",
+        ),
+        {},
+    )
     plan = pc_packages("plan", "upstream", env=stage_env(settings)).stdout.split()
-    assert plan[:3] == ["postgresql-17", "postgresql-17-citus-13.2=13.2.1.citus-*",
-                        "patroni=4.1.*"]
+    assert plan[:3] == ["postgresql-17", "postgresql-17-citus-13.2=13.2.1.citus-*", "patroni=4.1.*"]
     assert "vip-manager2=5.*" in plan
 
 
@@ -149,9 +209,11 @@ def fake_dpkg(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     query = bin_dir / "dpkg-query"
-    query.write_text('#!/bin/sh\nfor a; do p=$a; done\n'
-                     'v=$(printenv "PC_FAKE_$(echo "$p" | tr -c "A-Za-z0-9\\n" _)") || exit 1\n'
-                     'printf %s "$v"\n')
+    query.write_text(
+        "#!/bin/sh\nfor a; do p=$a; done\n"
+        'v=$(printenv "PC_FAKE_$(echo "$p" | tr -c "A-Za-z0-9\\n" _)") || exit 1\n'
+        'printf %s "$v"\n'
+    )
     query.chmod(0o755)
     server = tmp_path / "lib" / "18" / "bin" / "postgres"
     server.parent.mkdir(parents=True)
@@ -168,9 +230,13 @@ def check_upstream(fake_dpkg, **installed):
     return pc_packages("check", "upstream", env=env, path=fake_dpkg["path"])
 
 
-GOOD = {"postgresql_18": "18.1-1.pgdg120+2", "patroni": "4.1.4-1.pgdg120+1",
-        "vip_manager2": "5.0.0-1.pgdg120+1", "etcd_server": "3.4.23-4+b4",
-        "postgresql_18_citus_14_0": "14.0.1.citus-1"}
+GOOD = {
+    "postgresql_18": "18.1-1.pgdg120+2",
+    "patroni": "4.1.4-1.pgdg120+1",
+    "vip_manager2": "5.0.0-1.pgdg120+1",
+    "etcd_server": "3.4.23-4+b4",
+    "postgresql_18_citus_14_0": "14.0.1.citus-1",
+}
 
 
 def test_build_check_prints_what_was_installed(fake_dpkg):
@@ -180,10 +246,17 @@ def test_build_check_prints_what_was_installed(fake_dpkg):
     assert re.search(r"^postgresql-18-citus-14\.0\s+14\.0\.1\.citus-1$", result.stdout, re.M)
 
 
-@pytest.mark.parametrize("package, version, message", [
-    ("patroni", "4.0.6-1.pgdg120+1", "patroni 4.0.6-1.pgdg120+1 installed, 4.0.7 or newer needed"),
-    ("vip_manager2", "1.0.2-1", "vip-manager2 1.0.2-1 installed, 2.0.0 or newer needed"),
-])
+@pytest.mark.parametrize(
+    "package, version, message",
+    [
+        (
+            "patroni",
+            "4.0.6-1.pgdg120+1",
+            "patroni 4.0.6-1.pgdg120+1 installed, 4.0.7 or newer needed",
+        ),
+        ("vip_manager2", "1.0.2-1", "vip-manager2 1.0.2-1 installed, 2.0.0 or newer needed"),
+    ],
+)
 def test_build_check_stops_a_build_below_the_floors(fake_dpkg, package, version, message):
     result = check_upstream(fake_dpkg, **{**GOOD, package: version})
     assert result.returncode != 0
@@ -197,23 +270,35 @@ def test_build_check_stops_a_build_without_citus(fake_dpkg):
     assert "postgresql-18-citus-14.0 is not installed" in result.stderr
 
 
-@pytest.mark.parametrize("text, separator, pattern, release", [
-    (None, "-", "", None),
-    ("4", "-", "4.*", None),
-    ("4.1", "-", "4.1.*", None),
-    ("4.1.4", "-", "4.1.4-*", "4.1.4"),
-    ("14.0.1", ".citus-", "14.0.1.citus-*", "14.0.1"),
-    ("4.1.4-1.pgdg120+1", "-", "4.1.4-1.pgdg120+1", "4.1.4"),
-    ("14.0.1.citus-1", ".citus-", "14.0.1.citus-1", "14.0.1"),
-])
+@pytest.mark.parametrize(
+    "text, separator, pattern, release",
+    [
+        (None, "-", "", None),
+        ("4", "-", "4.*", None),
+        ("4.1", "-", "4.1.*", None),
+        ("4.1.4", "-", "4.1.4-*", "4.1.4"),
+        ("14.0.1", ".citus-", "14.0.1.citus-*", "14.0.1"),
+        ("4.1.4-1.pgdg120+1", "-", "4.1.4-1.pgdg120+1", "4.1.4"),
+        ("14.0.1.citus-1", ".citus-", "14.0.1.citus-1", "14.0.1"),
+    ],
+)
 def test_apt_pins(text, separator, pattern, release):
     assert versions.apt_pin(text, separator) == versions.Pin(pattern, release)
 
 
-@pytest.mark.parametrize("line, floor, allowed", [
-    ("4", "4.0.7", True), ("4.0", "4.0.7", True), ("4.0.6", "4.0.7", False),
-    ("4.0.7", "4.0.7", True), ("3", "4.0.0", False), ("3.3", "4.0.0", False),
-    ("4.1.4-1.pgdg120+1", "4.0.7", True), ("5", "2.0.0", True), ("1", "2.0.0", False),
-])
+@pytest.mark.parametrize(
+    "line, floor, allowed",
+    [
+        ("4", "4.0.7", True),
+        ("4.0", "4.0.7", True),
+        ("4.0.6", "4.0.7", False),
+        ("4.0.7", "4.0.7", True),
+        ("3", "4.0.0", False),
+        ("3.3", "4.0.0", False),
+        ("4.1.4-1.pgdg120+1", "4.0.7", True),
+        ("5", "2.0.0", True),
+        ("1", "2.0.0", False),
+    ],
+)
 def test_line_allows(line, floor, allowed):
     assert versions.line_allows(line, floor) is allowed

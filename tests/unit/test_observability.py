@@ -17,7 +17,8 @@ def with_observability(stack, **observability):
 
 def role(resource):
     return {i["label"]: i["value"] for i in resource.inputs.get("labels", [])}.get(
-        conventions.LABEL_ROLE)
+        conventions.LABEL_ROLE
+    )
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +28,14 @@ def on():
 
 def test_services_and_their_ports(on):
     by_role = {role(c): c for c in on.of_type(CONTAINER)}
-    cadvisor, fluentd, adminer = (by_role[conventions.ROLE_CADVISOR],
-                                  by_role[conventions.ROLE_FLUENTD],
-                                  by_role[conventions.ROLE_ADMINER])
-    assert cadvisor.inputs["ports"] == [{"internal": 8080.0, "external": 8080.0,
-                                         "ip": "127.0.0.1", "protocol": "tcp"}]
+    cadvisor, fluentd, adminer = (
+        by_role[conventions.ROLE_CADVISOR],
+        by_role[conventions.ROLE_FLUENTD],
+        by_role[conventions.ROLE_ADMINER],
+    )
+    assert cadvisor.inputs["ports"] == [
+        {"internal": 8080.0, "external": 8080.0, "ip": "127.0.0.1", "protocol": "tcp"}
+    ]
     assert fluentd.inputs["ports"][0]["external"] == 24224.0
     assert fluentd.inputs["ports"][0]["ip"] == "127.0.0.1"
     assert adminer.inputs["ports"][0]["external"] == 8081.0
@@ -47,8 +51,9 @@ def test_fluentd_config_is_uploaded_and_logs_persist(on):
     (upload,) = fluentd.inputs["uploads"]
     assert upload["file"] == "/fluentd/etc/fluent.conf"
     assert "@type forward" in upload["content"] and "${tag}" in upload["content"]
-    assert fluentd.inputs["volumes"] == [{"volumeName": "citus-fluentd-data",
-                                          "containerPath": "/fluentd/log"}]
+    assert fluentd.inputs["volumes"] == [
+        {"volumeName": "citus-fluentd-data", "containerPath": "/fluentd/log"}
+    ]
 
 
 def test_every_cluster_container_logs_to_fluentd_asynchronously(on):
@@ -57,16 +62,20 @@ def test_every_cluster_container_logs_to_fluentd_asynchronously(on):
     assert len(cluster) == 11
     for c in cluster:
         assert c.inputs["logDriver"] == "fluentd"
-        assert c.inputs["logOpts"] == {"fluentd-address": "tcp://127.0.0.1:24224",
-                                       "fluentd-async": "true", "tag": c.inputs["name"]}
+        assert c.inputs["logOpts"] == {
+            "fluentd-address": "tcp://127.0.0.1:24224",
+            "fluentd-async": "true",
+            "tag": c.inputs["name"],
+        }
         assert fluentd.urn in c.options["dependencies"], c.name
 
 
 def test_adminer_points_at_the_vip_from_a_static_address(on):
     adminer = next(c for c in on.of_type(CONTAINER) if role(c) == conventions.ROLE_ADMINER)
     assert adminer.inputs["envs"] == ["ADMINER_DEFAULT_SERVER=172.30.254.254"]
-    assert adminer.inputs["networksAdvanced"] == [{"name": "citus-net",
-                                                   "ipv4Address": "172.30.1.254"}]
+    assert adminer.inputs["networksAdvanced"] == [
+        {"name": "citus-net", "ipv4Address": "172.30.1.254"}
+    ]
 
 
 def test_outputs_when_on(on):
@@ -92,10 +101,20 @@ def test_nothing_when_off():
 
 def test_public_ports_need_an_explicit_opt_in():
     from components.settings import SettingsError, load_settings
+
     with pytest.raises(SettingsError) as info:
         load_settings({"observability": {"enabled": True, "cadvisor": {"hostIp": "0.0.0.0"}}}, {})
     assert info.value.problems == [
         "patroni-citus:observability.cadvisor.hostIp = '0.0.0.0': publishes beyond loopback; "
-        "set observability.allowPublicPorts to true if that is intended"]
-    load_settings({"observability": {"enabled": True, "allowPublicPorts": True,
-                                     "cadvisor": {"hostIp": "0.0.0.0"}}}, {})
+        "set observability.allowPublicPorts to true if that is intended"
+    ]
+    load_settings(
+        {
+            "observability": {
+                "enabled": True,
+                "allowPublicPorts": True,
+                "cadvisor": {"hostIp": "0.0.0.0"},
+            }
+        },
+        {},
+    )

@@ -48,13 +48,21 @@ def test_dev_stack_declares_exactly_the_seed_topology(runs):
     for c in patroni:
         by_group.setdefault(labels(c)[conventions.LABEL_GROUP], []).append(c.inputs["name"])
     assert {g: sorted(n) for g, n in by_group.items()} == {
-        "0": ["citus-coord-1", "citus-coord-2"], "1": ["citus-work1-1", "citus-work1-2"],
-        "2": ["citus-work2-1", "citus-work2-2"]}
+        "0": ["citus-coord-1", "citus-coord-2"],
+        "1": ["citus-work1-1", "citus-work1-2"],
+        "2": ["citus-work2-1", "citus-work2-2"],
+    }
     assert len(containers(run, conventions.ROLE_VIP_MANAGER)) == 2
     assert len(run.of_type(CONTAINER)) == 11
     assert len(run.of_type(VOLUME)) == 3 + 6
-    assert {"vip", "groupLeaders", "coordinator", "coordinatorPassword", "etcdEndpoints",
-            "members"} <= set(run.outputs)
+    assert {
+        "vip",
+        "groupLeaders",
+        "coordinator",
+        "coordinatorPassword",
+        "etcdEndpoints",
+        "members",
+    } <= set(run.outputs)
 
 
 def test_component_types_and_parents(runs):
@@ -78,8 +86,10 @@ def test_component_types_and_parents(runs):
 @pytest.mark.parametrize("stack", stack_names())
 def test_network_and_static_addresses(runs, stack):
     run = runs[stack]
-    config = {k.split(":", 1)[1]: v for k, v in
-              yaml.safe_load(Path(f"Pulumi.{stack}.yaml").read_text())["config"].items()}
+    config = {
+        k.split(":", 1)[1]: v
+        for k, v in yaml.safe_load(Path(f"Pulumi.{stack}.yaml").read_text())["config"].items()
+    }
     (network,) = run.of_type(NETWORK)
     assert network.inputs["ipamConfigs"][0]["subnet"] == config["network"]["subnet"]
     assert labels(network)[conventions.LABEL_MEMBER_RANGE] == config["network"]["memberRange"]
@@ -94,9 +104,13 @@ def test_network_and_static_addresses(runs, stack):
         assert sidecar.inputs["networkMode"] == f"container:{member}"
         assert "networksAdvanced" not in sidecar.inputs
         # It reads its member's start stamp to know when to restart into the new namespace.
-        assert sidecar.inputs["volumes"] == [{"volumeName": f"{member}-data",
-                                              "containerPath": conventions.PATRONI_DATA_MOUNT,
-                                              "readOnly": True}]
+        assert sidecar.inputs["volumes"] == [
+            {
+                "volumeName": f"{member}-data",
+                "containerPath": conventions.PATRONI_DATA_MOUNT,
+                "readOnly": True,
+            }
+        ]
     vip = config.get("vip", {})
     if vip.get("enabled"):
         assert vip["address"] not in addresses
@@ -106,8 +120,11 @@ def test_network_and_static_addresses(runs, stack):
 @pytest.mark.parametrize("stack", stack_names())
 def test_every_member_mounts_its_own_retained_volume(runs, stack):
     run = runs[stack]
-    volumes = {v.inputs["name"]: v for v in run.of_type(VOLUME)
-               if labels(v)[conventions.LABEL_ROLE] in conventions.DATA_ROLES}
+    volumes = {
+        v.inputs["name"]: v
+        for v in run.of_type(VOLUME)
+        if labels(v)[conventions.LABEL_ROLE] in conventions.DATA_ROLES
+    }
     members = containers(run, conventions.ROLE_ETCD) + containers(run, conventions.ROLE_PATRONI)
     assert len(volumes) == len(members)
     for c in members:
@@ -157,8 +174,10 @@ def test_uploads_carry_the_rendered_config_and_pgpass(runs):
         assert upload["permissions"] == "0600" and upload["owner"] == conventions.POSTGRES_UID
     config = yaml.safe_load(uploads[conventions.PATRONI_CONFIG_PATH]["content"])
     assert config["name"] == "citus-coord-2" and config["citus"]["group"] == 0
-    assert config["postgresql"]["authentication"]["superuser"]["password"] == \
-        f"{MOCK_PASSWORDS_PREFIX}citus-superuser-password"
+    assert (
+        config["postgresql"]["authentication"]["superuser"]["password"]
+        == f"{MOCK_PASSWORDS_PREFIX}citus-superuser-password"
+    )
     offline = runs["offline"].named("offline-pg-1")
     assert [u["file"] for u in offline.inputs["uploads"]] == [conventions.PATRONI_CONFIG_PATH]
 
@@ -170,9 +189,15 @@ def test_images_and_dependencies(runs):
     assert image.inputs["build"]["target"] == "upstream"
     assert image.inputs["build"]["context"] == "images/patroni"
     assert image.inputs["build"]["args"] == {
-        "BASE_IMAGE": "debian:bookworm-slim", "PG_MAJOR": "18", "CITUS_VERSION": "14.0",
-        "CITUS_PACKAGE_VERSION": "14.0.*", "PATRONI_VERSION": "", "PATRONI_MIN_VERSION": "4.0.7",
-        "VIP_MANAGER_VERSION": "", "VIP_MANAGER_MIN_VERSION": "2.0.0"}
+        "BASE_IMAGE": "debian:bookworm-slim",
+        "PG_MAJOR": "18",
+        "CITUS_VERSION": "14.0",
+        "CITUS_PACKAGE_VERSION": "14.0.*",
+        "PATRONI_VERSION": "",
+        "PATRONI_MIN_VERSION": "4.0.7",
+        "VIP_MANAGER_VERSION": "",
+        "VIP_MANAGER_MIN_VERSION": "2.0.0",
+    }
     (offline_image,) = runs["offline"].of_type(IMAGE)
     assert offline_image.inputs["build"]["args"] == {"BASE_IMAGE": "local/debian:bookworm"}
     digest = image.outputs["repoDigest"]
@@ -192,8 +217,11 @@ def test_images_and_dependencies(runs):
 
 def test_prod_pulls_a_pinned_etcd_image(runs):
     run = runs["prod"]
-    (remote,) = [r for r in run.of_type("docker:index/remoteImage:RemoteImage")
-                 if r.name == "citus-prod-etcd-image"]
+    (remote,) = [
+        r
+        for r in run.of_type("docker:index/remoteImage:RemoteImage")
+        if r.name == "citus-prod-etcd-image"
+    ]
     assert remote.inputs["name"] == "quay.io/coreos/etcd:v3.5.16"
     for c in containers(run, conventions.ROLE_ETCD):
         assert c.inputs["image"] == remote.outputs["imageId"]
@@ -204,13 +232,20 @@ def test_prod_pulls_a_pinned_etcd_image(runs):
 def test_outputs(runs):
     dev = runs["dev"].outputs
     assert dev["vip"] == "172.30.254.254"
-    assert dev["coordinator"] == {"host": "172.30.254.254", "port": conventions.POSTGRES_PORT,
-                                  "database": "test", "user": "postgres",
-                                  "targetSessionAttrs": "read-write"}
-    assert dev["etcdEndpoints"] == [f"http://172.30.1.{i}:{conventions.ETCD_CLIENT_PORT}"
-                                    for i in (1, 2, 3)]
-    assert dev["members"]["1"] == [{"name": "citus-work1-1", "address": "172.30.1.33"},
-                                   {"name": "citus-work1-2", "address": "172.30.1.34"}]
+    assert dev["coordinator"] == {
+        "host": "172.30.254.254",
+        "port": conventions.POSTGRES_PORT,
+        "database": "test",
+        "user": "postgres",
+        "targetSessionAttrs": "read-write",
+    }
+    assert dev["etcdEndpoints"] == [
+        f"http://172.30.1.{i}:{conventions.ETCD_CLIENT_PORT}" for i in (1, 2, 3)
+    ]
+    assert dev["members"]["1"] == [
+        {"name": "citus-work1-1", "address": "172.30.1.33"},
+        {"name": "citus-work1-2", "address": "172.30.1.34"},
+    ]
     assert runs["dev"].secret_outputs == {"coordinatorPassword"}
     offline = runs["offline"].outputs
     assert offline["vip"] is None
@@ -241,11 +276,14 @@ def test_supplied_passwords_are_used_and_stay_secret():
 @pytest.mark.parametrize("stack", stack_names())
 def test_no_secret_in_environment_labels_or_plain_outputs(runs, stack):
     run = runs[stack]
-    secrets = [r.outputs["result"] for r in run.of_type("random:index/randomPassword:RandomPassword")]
+    secrets = [
+        r.outputs["result"] for r in run.of_type("random:index/randomPassword:RandomPassword")
+    ]
     assert len(secrets) == 3
     for c in run.of_type(CONTAINER):
-        exposed = json.dumps([c.inputs.get("envs", []), c.inputs.get("labels", []),
-                              c.inputs.get("command", [])])
+        exposed = json.dumps(
+            [c.inputs.get("envs", []), c.inputs.get("labels", []), c.inputs.get("command", [])]
+        )
         assert not any(s in exposed for s in secrets), c.name
     plain = json.dumps({k: v for k, v in run.outputs.items() if k not in run.secret_outputs})
     assert not any(s in plain for s in secrets)
@@ -254,8 +292,9 @@ def test_no_secret_in_environment_labels_or_plain_outputs(runs, stack):
 @pytest.mark.parametrize("stack", stack_names())
 def test_resource_graph_matches_snapshot(runs, stack):
     run = runs[stack]
-    secret_values = {r.outputs["result"] for r in
-                     run.of_type("random:index/randomPassword:RandomPassword")}
+    secret_values = {
+        r.outputs["result"] for r in run.of_type("random:index/randomPassword:RandomPassword")
+    }
     text = render_graph(run, secret_values)
     path = SNAPSHOTS / f"{stack}.txt"
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
@@ -264,4 +303,5 @@ def test_resource_graph_matches_snapshot(runs, stack):
     assert path.exists(), f"no snapshot for {stack}: run with UPDATE_SNAPSHOTS=1"
     assert text == path.read_text(), (
         f"the resource graph of stack {stack} changed; review the diff and regenerate with "
-        "UPDATE_SNAPSHOTS=1")
+        "UPDATE_SNAPSHOTS=1"
+    )

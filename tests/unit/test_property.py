@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import copy
 
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from components.settings import SettingsError, load_settings
 from tests.programrun import PROJECT, run_stack
@@ -15,32 +16,96 @@ from tests.unit.test_settings import base
 SECRET = "hypothesis-secret-0123456789"
 
 KEYS = [
-    "cluster.scope", "cluster.namespace", "network.name", "network.subnet",
-    "network.memberRange", "network.gateway", "etcd.members", "etcd.apiVersion", "etcd.image",
-    "etcd.clusterToken", "etcd.autoCompactionRetention", "citus.enabled", "citus.database",
-    "citus.coordinatorMembers", "citus.workerGroups", "citus.membersPerGroup",
-    "patroni.members", "patroni.ttl", "patroni.loopWait", "patroni.retryTimeout",
-    "patroni.maximumLagOnFailover", "patroni.synchronousMode", "patroni.failsafeMode",
-    "patroni.parameters", "patroni.resources", "patroni.superuser", "patroni.replicationUser",
-    "patroni.restApiUser", "vip.enabled", "vip.address", "vip.netmask", "vip.interface",
-    "vip.group", "vip.intervalMs", "image.name", "image.flavour", "image.baseImage",
-    "image.postgresMajor", "image.citusVersion", "image.citusPackageVersion",
-    "image.patroniVersion", "image.vipManagerVersion", "image.localDebs",
-    "volumes.retainOnDelete", "observability.enabled", "observability.allowPublicPorts",
-    "observability.cadvisor", "observability.fluentd", "observability.adminer",
+    "cluster.scope",
+    "cluster.namespace",
+    "network.name",
+    "network.subnet",
+    "network.memberRange",
+    "network.gateway",
+    "etcd.members",
+    "etcd.apiVersion",
+    "etcd.image",
+    "etcd.clusterToken",
+    "etcd.autoCompactionRetention",
+    "citus.enabled",
+    "citus.database",
+    "citus.coordinatorMembers",
+    "citus.workerGroups",
+    "citus.membersPerGroup",
+    "patroni.members",
+    "patroni.ttl",
+    "patroni.loopWait",
+    "patroni.retryTimeout",
+    "patroni.maximumLagOnFailover",
+    "patroni.synchronousMode",
+    "patroni.failsafeMode",
+    "patroni.parameters",
+    "patroni.resources",
+    "patroni.superuser",
+    "patroni.replicationUser",
+    "patroni.restApiUser",
+    "vip.enabled",
+    "vip.address",
+    "vip.netmask",
+    "vip.interface",
+    "vip.group",
+    "vip.intervalMs",
+    "image.name",
+    "image.flavour",
+    "image.baseImage",
+    "image.postgresMajor",
+    "image.citusVersion",
+    "image.citusPackageVersion",
+    "image.patroniVersion",
+    "image.vipManagerVersion",
+    "image.localDebs",
+    "volumes.retainOnDelete",
+    "observability.enabled",
+    "observability.allowPublicPorts",
+    "observability.cadvisor",
+    "observability.fluentd",
+    "observability.adminer",
 ]
 SECTIONS = sorted({key.split(".")[0] for key in KEYS})
 PASSWORDS = ["superuserPassword", "replicationPassword", "restApiPassword"]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=10**20, max_value=10**400),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=40),
-    st.sampled_from(["", "-1", "0", "3", "v2", "v3", "debian", "upstream", "14.0", "4.1",
-                     "172.30.254.254", "10.0.0.0/8", "a" * 300, "9" * 5000, "x\ny", "'",
-                     "quay.io/coreos/etcd:v3.6.1", "etcd@sha256:"]))
-json_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-    max_leaves=12)
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**20, max_value=10**400),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "",
+            "-1",
+            "0",
+            "3",
+            "v2",
+            "v3",
+            "debian",
+            "upstream",
+            "14.0",
+            "4.1",
+            "172.30.254.254",
+            "10.0.0.0/8",
+            "a" * 300,
+            "9" * 5000,
+            "x\ny",
+            "'",
+            "quay.io/coreos/etcd:v3.6.1",
+            "etcd@sha256:",
+        ]
+    ),
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 def with_value(key: str, value: object) -> dict:
@@ -80,8 +145,10 @@ def test_a_secret_section_never_reaches_a_message(section, value):
 
 
 @settings(max_examples=150, deadline=None)
-@given(key=st.sampled_from(PASSWORDS),
-       value=st.one_of(json_values, st.text(min_size=0, max_size=64).map(lambda t: SECRET + t)))
+@given(
+    key=st.sampled_from(PASSWORDS),
+    value=st.one_of(json_values, st.text(min_size=0, max_size=64).map(lambda t: SECRET + t)),
+)
 def test_any_password_value_is_accepted_or_refused_unshown(key, value):
     try:
         load_settings(base(), {key: value if value is not None else SECRET})

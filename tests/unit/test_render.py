@@ -8,22 +8,31 @@ from policies import conventions
 
 ETCD, PEER = conventions.ETCD_CLIENT_PORT, conventions.ETCD_PEER_PORT
 ETCD_HOSTS = [f"172.30.1.{i}:{ETCD}" for i in (1, 2, 3)]
-CREDENTIALS = render.Credentials(superuser="su-secret-123456", replication="repl-secret-123",
-                                 rest_api="rest-secret-1234")
+CREDENTIALS = render.Credentials(
+    superuser="su-secret-123456", replication="repl-secret-123", rest_api="rest-secret-1234"
+)
 
 
 def citus_settings(**overrides):
-    config = {"citus": {"enabled": True, "database": "test", "workerGroups": 2},
-              "vip": {"enabled": True, "address": "172.30.254.254"}}
+    config = {
+        "citus": {"enabled": True, "database": "test", "workerGroups": 2},
+        "vip": {"enabled": True, "address": "172.30.254.254"},
+    }
     config.update(overrides)
     return load_settings(config, {})
 
 
 def plain_settings():
-    return load_settings({"citus": {"enabled": False}, "patroni": {"members": 3},
-                          "etcd": {"apiVersion": "v2"},
-                          "image": {"flavour": "debian"},
-                          "vip": {"enabled": True, "address": "172.30.254.254"}}, {})
+    return load_settings(
+        {
+            "citus": {"enabled": False},
+            "patroni": {"members": 3},
+            "etcd": {"apiVersion": "v2"},
+            "image": {"flavour": "debian"},
+            "vip": {"enabled": True, "address": "172.30.254.254"},
+        },
+        {},
+    )
 
 
 def test_patroni_config_for_a_citus_worker():
@@ -37,15 +46,19 @@ def test_patroni_config_for_a_citus_worker():
     assert config["etcd3"] == {"hosts": ETCD_HOSTS}
     assert "etcd" not in config
     assert config["restapi"]["connect_address"] == f"172.30.1.34:{conventions.REST_API_PORT}"
-    assert config["restapi"]["authentication"] == {"username": "patroni",
-                                                   "password": "rest-secret-1234"}
+    assert config["restapi"]["authentication"] == {
+        "username": "patroni",
+        "password": "rest-secret-1234",
+    }
     pg = config["postgresql"]
     assert pg["connect_address"] == f"172.30.1.34:{conventions.POSTGRES_PORT}"
     assert pg["data_dir"] == conventions.PGDATA
     assert pg["bin_dir"] == conventions.postgres_bin_dir(18)
     assert pg["basebackup"] == [{"checkpoint": "fast"}]
-    assert pg["authentication"]["superuser"] == {"username": "postgres",
-                                                 "password": "su-secret-123456"}
+    assert pg["authentication"]["superuser"] == {
+        "username": "postgres",
+        "password": "su-secret-123456",
+    }
     assert pg["authentication"]["replication"]["username"] == "replicator"
     dcs = config["bootstrap"]["dcs"]
     assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (30, 10, 10)
@@ -82,8 +95,10 @@ def test_yaml_quotes_awkward_passwords():
     s = citus_settings()
     awkward = render.Credentials(superuser="a: b #c 'd\"", replication="x" * 12, rest_api="y" * 12)
     text = render.to_yaml(render.patroni_config(s, s.groups[0], s.groups[0].members[0], awkward))
-    assert yaml.safe_load(text)["postgresql"]["authentication"]["superuser"]["password"] == \
-        "a: b #c 'd\""
+    assert (
+        yaml.safe_load(text)["postgresql"]["authentication"]["superuser"]["password"]
+        == "a: b #c 'd\""
+    )
 
 
 def test_pgpass_escapes_colons_and_backslashes():
@@ -101,8 +116,10 @@ def test_etcd_command():
     assert f"--data-dir={conventions.ETCD_DATA_DIR}" in command
     assert f"--initial-advertise-peer-urls=http://172.30.1.2:{PEER}" in command
     assert f"--advertise-client-urls=http://172.30.1.2:{ETCD}" in command
-    assert ("--initial-cluster=" + ",".join(
-        f"citus-etcd-{i}=http://172.30.1.{i}:{PEER}" for i in (1, 2, 3))) in command
+    assert (
+        "--initial-cluster="
+        + ",".join(f"citus-etcd-{i}=http://172.30.1.{i}:{PEER}" for i in (1, 2, 3))
+    ) in command
     assert "--initial-cluster-token=citus-etcd" in command
     assert "--auto-compaction-retention=1" in command
     assert not any(flag.startswith("--enable-v2") for flag in command)

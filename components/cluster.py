@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_command as command
@@ -28,13 +28,13 @@ class PatroniCitusCluster(pulumi.ComponentResource):
     """Image, network, passwords, etcd, every Patroni group, the VIP, and the leaders probe."""
 
     vip: pulumi.Output[Optional[str]]
-    coordinator: pulumi.Output[dict]
+    coordinator: pulumi.Output[dict[str, Any]]
     coordinator_password: pulumi.Output[str]
     etcd_endpoints: pulumi.Output[list[str]]
-    members: pulumi.Output[dict]
-    group_leaders: pulumi.Output[dict]
+    members: pulumi.Output[dict[str, Any]]
+    group_leaders: pulumi.Output[dict[str, Any]]
     observability: Observability
-    prometheus_targets: pulumi.Output[list[dict]]
+    prometheus_targets: pulumi.Output[list[dict[str, Any]]]
 
     def __init__(
         self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None
@@ -58,7 +58,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         # The local image id: a rebuild changes it, so dependent containers are replaced.
         image_ref = image.repo_digest
 
-        network_labels = {"member_range": settings.network.member_range}
+        network_labels: dict[str, object] = {"member_range": settings.network.member_range}
         if settings.vip.enabled:
             network_labels["vip"] = settings.vip.address
         network = docker.Network(
@@ -70,7 +70,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                     subnet=str(settings.network.subnet), gateway=str(settings.network.gateway)
                 )
             ],
-            labels=docker_labels(scope, **network_labels),
+            labels=docker_labels(scope, None, **network_labels),
             opts=child,
         )
 
@@ -179,7 +179,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         ).apply(lambda values: render.Credentials(*values))
 
     @staticmethod
-    def _coordinator(settings: Settings) -> pulumi.Output[dict]:
+    def _coordinator(settings: Settings) -> pulumi.Output[dict[str, Any]]:
         """Where clients connect, as one libpq host list. The password is a separate secret
         output so these details stay readable."""
         database = settings.citus.database if settings.citus.enabled else "postgres"

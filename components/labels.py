@@ -4,9 +4,20 @@ resources by them."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, TypedDict
+
+import pulumi
 
 from policies import conventions
+
+
+class Label(TypedDict):
+    """One label in pulumi-docker's list form: the shape of its Container-, Volume- and
+    NetworkLabelArgsDict, so one list serves all three."""
+
+    label: pulumi.Input[str]
+    value: pulumi.Input[str]
+
 
 # docker_labels' keyword names for the labels other than cluster and role.
 _EXTRA_LABELS = {
@@ -21,7 +32,7 @@ _EXTRA_LABELS = {
 
 def docker_labels(
     scope: str, role: Optional[conventions.Role] = None, **extra: object
-) -> list[dict[str, str]]:
+) -> list[Label]:
     """Labels in pulumi-docker's list form, `[{label, value}]`, sorted for stable diffs.
     `extra` takes the other labels by their short names: member=, group=, data_path=,
     member_range=, vip=, retain=; booleans are written in lowercase."""

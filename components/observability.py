@@ -203,7 +203,7 @@ class Observability(pulumi.ComponentResource):
         )
 
 
-def prometheus_targets(settings: Settings) -> list[dict]:
+def prometheus_targets(settings: Settings) -> list[dict[str, Any]]:
     """Scrape targets in Prometheus' file_sd format: Patroni serves /metrics on its REST port,
     etcd on its client port."""
     scope = settings.cluster.scope

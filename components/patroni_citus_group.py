@@ -4,7 +4,7 @@ Patroni cluster when Citus is off)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_docker as docker
@@ -38,7 +38,7 @@ class DeployedMember:
 class PatroniCitusGroup(pulumi.ComponentResource):
     """The members of one group: container, static address, data volume, uploaded config."""
 
-    members: pulumi.Output[list[dict]]
+    members: pulumi.Output[list[dict[str, Any]]]
     deployed_members: tuple[DeployedMember, ...]
 
     def __init__(
@@ -68,11 +68,13 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 parent=self,
                 member=member.name,
             )
+
             # Passwords reach the member only inside these uploaded files, never through
             # environment variables or labels, and stay secret in the state.
-            patroni_yaml = credentials.apply(
-                lambda c, m=member: render.to_yaml(render.patroni_config(settings, group, m, c))
-            )
+            def patroni_yaml_of(c: render.Credentials, m: Member = member) -> str:
+                return render.to_yaml(render.patroni_config(settings, group, m, c))
+
+            patroni_yaml = credentials.apply(patroni_yaml_of)
             uploads = [_postgres_secret(conventions.PATRONI_CONFIG_PATH, patroni_yaml)]
             if settings.citus.enabled:
                 uploads.append(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -93,12 +94,12 @@ def pg_hba(settings: Settings) -> list[str]:
 
 def patroni_config(
     settings: Settings, group: Group, member: Member, credentials: Credentials
-) -> dict:
+) -> dict[str, Any]:
     """Patroni's configuration for one member, as a dict ready for YAML."""
     p = settings.patroni
     dcs_hosts = [f"{m.address}:{conventions.ETCD_CLIENT_PORT}" for m in settings.etcd_members]
     dcs_section = "etcd3" if settings.etcd.api == "v3" else "etcd"
-    config: dict = {
+    config: dict[str, Any] = {
         "scope": settings.cluster.scope,
         "namespace": settings.cluster.namespace,
         "name": member.name,
@@ -156,7 +157,7 @@ def patroni_config(
     return config
 
 
-def to_yaml(document: dict) -> str:
+def to_yaml(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
 

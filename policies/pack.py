@@ -21,7 +21,7 @@ What pulumi-policy gives a policy (checked in pulumi_policy/policy.py, 1.21.0):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, List
+from typing import Any, List, Optional
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -46,7 +46,7 @@ from pulumi_policy.proxy import (
 try:  # imported as the package ``policies`` (tests)
     from . import rules
 except ImportError:  # run by Pulumi: runpy puts policies/ itself on sys.path
-    import rules  # type: ignore[no-redef]
+    import rules  # type: ignore[no-redef,import-not-found]
 
 PACK_NAME = "patroni-citus"
 
@@ -119,15 +119,17 @@ def resource_from_policy_resource(r: Any) -> rules.Resource:
     )
 
 
-def _schema(rule: rules.Rule):
-    return PolicyConfigSchema(properties=dict(rule.config_schema)) if rule.config_schema else None
+def _schema(rule: rules.Rule) -> Optional[PolicyConfigSchema]:
+    if not rule.config_schema:
+        return None
+    return PolicyConfigSchema(properties={k: dict(v) for k, v in rule.config_schema.items()})
 
 
 def _resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         resource = resource_from_args(args)
         for v in rule.check(resource, rule.config(args.get_config())):
-            report_violation(v.message)
+            report_violation(v.message, None)
 
     return ResourceValidationPolicy(
         name=rule.name,

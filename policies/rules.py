@@ -32,7 +32,19 @@ import json
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 try:  # imported as the package ``policies`` (tests, the program)
     from . import conventions
@@ -255,7 +267,7 @@ def check_etcd_quorum(resources: Sequence[Resource], config: Mapping[str, Any]) 
     out: List[Violation] = []
     members: Dict[str, List[Resource]] = {}
     clusters: List[str] = []  # clusters that have etcd or Patroni members, in first-seen order
-    undecided_clusters: set = set()
+    undecided_clusters: set[str] = set()
     undecided_all = False
 
     member_roles = (conventions.ROLE_ETCD, conventions.ROLE_PATRONI)
@@ -446,7 +458,7 @@ def check_group_size(resources: Sequence[Resource], config: Mapping[str, Any]) -
     minimum = int(config.get("minMembers", 2))
     out: List[Violation] = []
     groups: Dict[Tuple[str, str], List[Resource]] = {}
-    undecided: set = set()
+    undecided: set[str] = set()
     undecided_all = False
     for c in containers(resources):
         role, cluster, group = (
@@ -1097,14 +1109,16 @@ def check_restart_and_healthcheck(res: Resource, config: Mapping[str, Any]) -> L
 # --------------------------------------------------------------------------------------------
 
 
-def _net(value: Any, strict: bool = False):
+def _net(
+    value: Any, strict: bool = False
+) -> Optional[Union[ipaddress.IPv4Network, ipaddress.IPv6Network]]:
     try:
         return ipaddress.ip_network(value, strict=strict)
     except (TypeError, ValueError):
         return None
 
 
-def _addr(value: Any):
+def _addr(value: Any) -> Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]:
     try:
         return ipaddress.ip_address(value)
     except (TypeError, ValueError):

@@ -12,18 +12,19 @@ import json
 import subprocess
 import sys
 import time
+from typing import Any
 
 
-def leaders_from(listing: list[dict]) -> dict[str, str]:
+def leaders_from(listing: list[dict[str, Any]]) -> dict[str, str]:
     """Maps group number to leader name from `patronictl list -f json` output."""
-    leaders = {}
+    leaders: dict[str, str] = {}
     for member in listing:
         if member.get("Role") in ("Leader", "Standby Leader") and member.get("State") == "running":
             leaders[str(member.get("Group", 0))] = member["Member"]
     return leaders
 
 
-def ask(container: str, config: str) -> list[dict]:
+def ask(container: str, config: str) -> list[dict[str, Any]]:
     out = subprocess.run(
         ["docker", "exec", container, "patronictl", "-c", config, "list", "-f", "json"],
         capture_output=True,
@@ -31,7 +32,8 @@ def ask(container: str, config: str) -> list[dict]:
         timeout=30,
         check=True,
     ).stdout
-    return json.loads(out)
+    listing: list[dict[str, Any]] = json.loads(out)
+    return listing
 
 
 def main() -> int:

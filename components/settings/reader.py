@@ -114,7 +114,11 @@ def coerce(value: Any, kind: Any) -> Any:
 
 
 def kind_name(kind: Any) -> str:
-    names = {int: "an integer", bool: "true or false", str: "a string", dict: "an object"}
-    if isinstance(kind, tuple):
-        return " or ".join(names.get(k, k.__name__) for k in kind)
-    return names.get(kind, kind.__name__)
+    names: dict[type, str] = {
+        int: "an integer",
+        bool: "true or false",
+        str: "a string",
+        dict: "an object",
+    }
+    kinds: tuple[type, ...] = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)

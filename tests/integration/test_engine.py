@@ -148,9 +148,12 @@ def test_image_must_skip_push_and_dockerfile_paths(docker_client, tmp_path, tag)
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "Dockerfile").write_text(DOCKERFILE)
     eng = DockerEngine(program_dir=str(tmp_path), name_prefix="harness-")
-    mk = lambda inputs: pulumi.runtime.MockResourceArgs(
-        "docker:index/image:Image", "img", inputs, custom=True
-    )  # noqa: E731
+
+    def mk(inputs):
+        return pulumi.runtime.MockResourceArgs(
+            "docker:index/image:Image", "img", inputs, custom=True
+        )
+
     with pytest.raises(HarnessError, match="skipPush"):
         eng.new_resource(mk({"imageName": f"{tag}:1", "build": {"context": "app"}}))
     # pulumi-docker resolves `dockerfile` against the working directory, not the context
@@ -179,9 +182,10 @@ def test_image_must_skip_push_and_dockerfile_paths(docker_client, tmp_path, tag)
 
 def test_local_command_semantics(tmp_path):
     eng = DockerEngine(program_dir=str(tmp_path))
-    mk = lambda inputs: pulumi.runtime.MockResourceArgs(
-        "command:local:Command", "cmd", inputs, custom=True
-    )  # noqa: E731
+
+    def mk(inputs):
+        return pulumi.runtime.MockResourceArgs("command:local:Command", "cmd", inputs, custom=True)
+
     _, out = eng.new_resource(
         mk({"create": 'printf "%s\\n\\n" "$WHO"; pwd', "environment": {"WHO": "x"}})
     )

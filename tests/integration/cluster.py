@@ -128,11 +128,16 @@ class Cluster:
         prefix = self.settings.dcs_prefix
         if self.settings.etcd.api == "v2":
             url = (
-                f"http://{etcd_host}:{conventions.ETCD_CLIENT_PORT}/v2/keys"
-                f"{self.settings.leader_key(0)}"
+                f"http://{etcd_host}:{conventions.ETCD_CLIENT_PORT}/v2/keys{prefix}?recursive=true"
             )
             with urllib.request.urlopen(url, timeout=2) as response:
-                return {"0": json.loads(response.read())["node"]["value"]}
+                tree = json.loads(response.read())["node"]
+            keys = {}
+            for node in _v2_leaves(tree):
+                if node["key"].endswith("/leader"):
+                    group = node["key"][len(prefix) + 1 : -len("/leader")] or "0"
+                    keys[group] = node["value"]
+            return keys
         import etcd3
 
         client = etcd3.client(host=etcd_host, port=conventions.ETCD_CLIENT_PORT, timeout=3)
@@ -169,6 +174,25 @@ class Cluster:
             keepalives_interval=1,
             keepalives_count=2,
         )
+
+    def vip_member(self) -> str:
+        """The member answering on the VIP, by its hostname (read through PostgreSQL)."""
+        with self.connect(self.run.outputs["vip"], target_session_attrs="any") as conn:
+            return conn.execute("SELECT pg_read_file('/etc/hostname')").fetchone()[0].strip()
+
+    def switchover(self, group: str, old: str, candidate: str) -> float:
+        """A planned switchover through patronictl in the old leader; returns when asked."""
+        command = ["patronictl", "-c", conventions.PATRONI_CONFIG_PATH, "switchover"]
+        if self.settings.citus.enabled:
+            command += ["--group", group]
+        command += ["--leader", old, "--candidate", candidate, "--force"]
+        asked_at = time.monotonic()
+        result = self.container(old).exec_run(command)
+        assert result.exit_code == 0, result.output.decode()
+        return asked_at
+
+    def sync_standby(self, group: str = "0") -> str:
+        return next(m["name"] for m in self.cluster_view(group) if m["role"] == "sync_standby")
 
     def container(self, name: str):
         return self.client.containers.get(name)
@@ -237,10 +261,15 @@ def deployed(
 
 @dataclass
 class Writer:
-    """Commits numbered rows continuously through one endpoint, recording acknowledgements."""
+    """Commits numbered rows continuously through one endpoint, recording acknowledgements.
+    With `batch` > 1 every transaction inserts that many rows; into a `distributed` (Citus)
+    table they span shards on every worker group."""
 
     cluster: Cluster
     host: Optional[str] = None
+    table: str = "drill"
+    batch: int = 1
+    distributed: bool = False
     acked: list[tuple[int, float, str]] = field(default_factory=list)  # id, time, member
     errors: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -249,10 +278,20 @@ class Writer:
     def __post_init__(self):
         with self.cluster.connect(self.host) as conn:
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS drill (id bigint PRIMARY KEY, "
+                f"CREATE TABLE IF NOT EXISTS {self.table} (id bigint PRIMARY KEY, "
                 "at timestamptz NOT NULL DEFAULT now())"
             )
-            self._next = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM drill").fetchone()[0]
+            if (
+                self.distributed
+                and not conn.execute(
+                    "SELECT 1 FROM pg_dist_partition WHERE logicalrelid = %s::regclass",
+                    (self.table,),
+                ).fetchone()
+            ):
+                conn.execute("SELECT create_distributed_table(%s, 'id')", (self.table,))
+            self._next = conn.execute(
+                f"SELECT coalesce(max(id), 0) + 1 FROM {self.table}"
+            ).fetchone()[0]
 
     def start(self) -> Writer:
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -266,27 +305,28 @@ class Writer:
 
     def _loop(self) -> None:
         conn = None
+        insert = f"INSERT INTO {self.table} (id) VALUES " + ",".join(["(%s)"] * self.batch)
         while not self._stop.is_set():
+            ids = list(range(self._next, self._next + self.batch))
             try:
                 if conn is None:
                     conn = self.cluster.connect(self.host)
-                # The member's hostname names it even when the writer goes through the VIP.
-                row = conn.execute(
-                    "INSERT INTO drill (id) VALUES (%s) RETURNING pg_read_file('/etc/hostname')",
-                    (self._next,),
-                ).fetchone()
-                self.acked.append((self._next, time.monotonic(), row[0].strip()))
-                self._next += 1
+                with conn.transaction():
+                    conn.execute(insert, ids)
+                    # The member's hostname names it even when the writer goes through the VIP.
+                    member = conn.execute("SELECT pg_read_file('/etc/hostname')").fetchone()[0]
+                acked_at = time.monotonic()
+                self.acked.extend((i, acked_at, member.strip()) for i in ids)
                 time.sleep(0.02)
             except psycopg.Error:
                 self.errors += 1
                 if conn is not None:
                     conn.close()
                 conn = None
-                # The row may or may not have been committed: it was never acknowledged, so
-                # it is neither counted nor reused.
-                self._next += 1
                 time.sleep(0.2)
+            # A failed batch may or may not have been committed: it was never acknowledged,
+            # so it is neither counted nor reused.
+            self._next += self.batch
         if conn is not None:
             conn.close()
 
@@ -296,11 +336,24 @@ class Writer:
                 return at
         return None
 
+    def longest_gap(self) -> float:
+        """The longest time between two consecutive acknowledged transactions."""
+        times = sorted({at for _, at, _ in self.acked})
+        return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
     def lost(self) -> list[int]:
         """Acknowledged ids missing on the current primary."""
         with wait_until("a writable primary", lambda: self.cluster.connect(self.host), 60) as conn:
-            present = {r[0] for r in conn.execute("SELECT id FROM drill")}
+            present = {r[0] for r in conn.execute(f"SELECT id FROM {self.table}")}
         return [i for i, _, _ in self.acked if i not in present]
+
+
+def _v2_leaves(node: dict) -> Iterator[dict]:
+    for child in node.get("nodes", []):
+        if child.get("dir"):
+            yield from _v2_leaves(child)
+        else:
+            yield child
 
 
 FIGURES: dict[str, dict] = {}

@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from policies import conventions
 from tests.integration.cluster import Writer, deployed, record_figures, wait_until
 
 pytestmark = pytest.mark.integration
@@ -28,9 +27,7 @@ def healthy(cluster):
 
 
 def vip_member(cluster) -> str:
-    """The member answering on the VIP, by its hostname (read through PostgreSQL)."""
-    with cluster.connect(cluster.run.outputs["vip"], target_session_attrs="any") as conn:
-        return conn.execute("SELECT pg_read_file('/etc/hostname')").fetchone()[0].strip()
+    return cluster.vip_member()
 
 
 def sidecar(cluster, member: str):
@@ -84,24 +81,10 @@ def test_vip_moves_on_leader_crash_without_losing_rows(healthy):
 
 def test_vip_follows_a_planned_switchover(healthy):
     old = healthy.leader()
-    candidate = next(m["name"] for m in healthy.cluster_view() if m["role"] == "sync_standby")
+    candidate = healthy.sync_standby()
     writer = Writer(healthy, host=healthy.run.outputs["vip"]).start()
     wait_until("rows through the VIP", lambda: len(writer.acked) > 20, 30)
-    asked_at = time.monotonic()
-    result = healthy.container(old).exec_run(
-        [
-            "patronictl",
-            "-c",
-            conventions.PATRONI_CONFIG_PATH,
-            "switchover",
-            "--leader",
-            old,
-            "--candidate",
-            candidate,
-            "--force",
-        ]
-    )
-    assert result.exit_code == 0, result.output.decode()
+    asked_at = healthy.switchover("0", old, candidate)
     wait_until("the VIP on the candidate", lambda: vip_member(healthy) == candidate, 60)
     moved_s = time.monotonic() - asked_at
     time.sleep(2)

@@ -26,6 +26,17 @@ DOCKERFILE = PROJECT_DIR / "images" / "patroni" / "Dockerfile"
 PC_PACKAGES = PROJECT_DIR / "images" / "patroni" / "pc-packages"
 TAIL = ["python3-etcd", "python3-psycopg2"]
 TOOLS = ["etcd-server", "etcd-client", "curl", "procps", "iproute2"]
+DEBIAN_PLAN = [
+    "postgresql-15",
+    "patroni=4.0.*",
+    *TAIL,
+    "etcd-server",
+    "etcd-client",
+    "vip-manager",
+    "curl",
+    "procps",
+    "iproute2",
+]
 
 
 def stack_settings(stack: str):
@@ -104,34 +115,9 @@ def test_dockerfile_defaults_build_what_the_program_builds_by_default():
                 *TOOLS,
             ],
         ),
-        (
-            "offline",
-            [
-                "postgresql-15",
-                "patroni=4.0.*",
-                *TAIL,
-                "etcd-server",
-                "etcd-client",
-                "vip-manager",
-                "curl",
-                "procps",
-                "iproute2",
-            ],
-        ),
-        (
-            "offline-vip",
-            [
-                "postgresql-15",
-                "patroni=4.0.*",
-                *TAIL,
-                "etcd-server",
-                "etcd-client",
-                "vip-manager",
-                "curl",
-                "procps",
-                "iproute2",
-            ],
-        ),
+        # The debian stage's plan is the same with or without Citus: a local package comes
+        # from debs/ (image.localDebs), checked by `pc-packages check debian`.
+        *[(stack, DEBIAN_PLAN) for stack in ("offline", "offline-vip", "offline-citus")],
     ],
 )
 def test_each_stack_installs_the_expected_packages(stack, expected):
@@ -142,7 +128,7 @@ def test_each_stack_installs_the_expected_packages(stack, expected):
 
 
 def test_every_stack_file_has_an_expected_package_plan():
-    covered = {"dev", "prod", "offline", "offline-vip"}
+    covered = {"dev", "prod", "offline", "offline-vip", "offline-citus"}
     assert set(stack_names()) <= covered, "add the new stack to the test above"
 
 

@@ -33,7 +33,7 @@ def containers(run, role):
 
 
 def test_every_stack_file_is_covered(runs):
-    assert {"dev", "prod", "offline", "offline-vip"} <= set(runs)
+    assert {"dev", "prod", "offline", "offline-vip", "offline-citus"} <= set(runs)
 
 
 def test_dev_stack_declares_exactly_the_seed_topology(runs):
@@ -180,6 +180,32 @@ def test_uploads_carry_the_rendered_config_and_pgpass(runs):
     )
     offline = runs["offline"].named("offline-pg-1")
     assert [u["file"] for u in offline.inputs["uploads"]] == [conventions.PATRONI_CONFIG_PATH]
+
+
+def test_offline_citus_stack_is_the_seed_topology_on_debian_packages(runs):
+    run = runs["offline-citus"]
+    (image,) = run.of_type(IMAGE)
+    assert image.inputs["build"]["target"] == "debian"
+    groups: dict[str, list[str]] = {}
+    for c in containers(run, "patroni"):
+        groups.setdefault(labels(c)["patroni-citus.group"], []).append(c.inputs["name"])
+    assert {g: sorted(n) for g, n in groups.items()} == {
+        "0": ["offcitus-coord-1", "offcitus-coord-2"],
+        "1": ["offcitus-work1-1", "offcitus-work1-2"],
+        "2": ["offcitus-work2-1", "offcitus-work2-2"],
+    }
+    assert sorted(c.inputs["name"] for c in containers(run, "vip-manager")) == [
+        "offcitus-coord-1-vip",
+        "offcitus-coord-2-vip",
+    ]
+    for etcd in containers(run, "etcd"):
+        assert "--enable-v2=true" in etcd.inputs["command"]
+    worker = {u["file"]: u for u in run.named("offcitus-work2-1").inputs["uploads"]}
+    config = yaml.safe_load(worker[conventions.PATRONI_CONFIG_PATH]["content"])
+    assert config["citus"] == {"group": 2, "database": "app"}
+    assert "etcd" in config and "etcd3" not in config
+    assert conventions.PGPASS_PATH in worker
+    assert run.outputs["coordinator"]["host"] == run.outputs["vip"] == "172.27.254.254"
 
 
 def test_images_and_dependencies(runs):

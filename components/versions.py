@@ -46,9 +46,11 @@ DEBIAN_VIP_MANAGER_VERSION = "1.0.2"
 
 # A version as stack config may give it: a line ("4", "4.1"), a release ("4.1.4") or an exact
 # Debian package version ("4.1.4-1.pgdg120+1", "14.0.0.citus-1").
-_LINE = re.compile(r"^\d+(\.\d+)?$")
-_RELEASE = re.compile(r"^\d+\.\d+\.\d+$")
-_DEBIAN_VERSION = re.compile(r"^(\d+:)?\d+(\.\d+)*[.~+-][A-Za-z0-9.+~-]*[A-Za-z0-9+~]$")
+# Version numbers have at most 6 digits per part: nothing longer is a version, and int()
+# must never see a number of thousands of digits.
+_LINE = re.compile(r"^\d{1,6}(\.\d{1,6})?$")
+_RELEASE = re.compile(r"^\d{1,6}\.\d{1,6}\.\d{1,6}$")
+_DEBIAN_VERSION = re.compile(r"^(\d{1,6}:)?\d{1,6}(\.\d{1,6})*[.~+-][A-Za-z0-9.+~-]*[A-Za-z0-9+~]$")
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def upstream_release(debian_version: str) -> Optional[str]:
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+    return tuple(int(part) for part in re.findall(r"\d{1,6}", version)[:3])
 
 
 def line_allows(line_or_release: str, floor: str) -> bool:

@@ -41,6 +41,13 @@ def test_absurdly_long_numbers_are_refused_not_crashed_on(section, key):
     assert "must be an integer" in message and len(message) < 300
 
 
+@pytest.mark.parametrize("key", ["patroniVersion", "vipManagerVersion", "citusPackageVersion"])
+def test_absurdly_long_versions_are_refused_not_crashed_on(key):
+    # Found by the property test: a 5000-digit "version line" reached int().
+    message = message_for(base(image={key: "9" * 5000}), f"image.{key}")
+    assert "must be a version line" in message and len(message) < 300
+
+
 def test_huge_integers_are_shown_without_crashing():
     message = message_for(base(etcd={"members": 10**5000}), "etcd.members")
     assert "[not shown: too large]" in message

@@ -94,7 +94,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        groups = []
+        groups: list[PatroniCitusGroup] = []
         for group in settings.groups:
             groups.append(
                 PatroniCitusGroup(
@@ -106,6 +106,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                     credentials,
                     container_options=container_options,
                     depends_on=etcd.containers,
+                    coordinator=groups[0].deployed_members if groups else (),
                     opts=child,
                 )
             )

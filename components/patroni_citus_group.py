@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import pulumi
+import pulumi_command as command
 import pulumi_docker as docker
 
 from policies import conventions
@@ -35,8 +36,14 @@ class DeployedMember:
         return str(self.spec.address)
 
 
+# Bounds the wait for Patroni to register a joining worker group, and each drain step.
+MEMBERSHIP_TIMEOUT_S = 300
+
+
 class PatroniCitusGroup(pulumi.ComponentResource):
-    """The members of one group: container, static address, data volume, uploaded config."""
+    """The members of one group: container, static address, data volume, uploaded config; for a
+    Citus worker group also its membership in the cluster (joined on create, drained before
+    its containers are destroyed)."""
 
     members: pulumi.Output[list[dict[str, Any]]]
     deployed_members: tuple[DeployedMember, ...]
@@ -52,6 +59,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         *,
         container_options: ContainerOptions,
         depends_on: Sequence[pulumi.Resource] = (),
+        coordinator: Sequence[DeployedMember] = (),
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("patroni-citus:index:PatroniCitusGroup", name, None, opts)
@@ -119,6 +127,26 @@ class PatroniCitusGroup(pulumi.ComponentResource):
             )
             deployed.append(DeployedMember(member, container, volume))
         self.deployed_members = tuple(deployed)
+        if group.role == "worker":
+            join, drain = render.citus_membership_commands(
+                settings, group, [m.name for m in coordinator], MEMBERSHIP_TIMEOUT_S
+            )
+            # Depends on the group's and the coordinator's containers, so it is deleted (the
+            # group drained) while they still run, and a failed drain keeps them.
+            self.membership: Optional[command.local.Command] = command.local.Command(
+                f"{name}-membership",
+                create=join,
+                delete=drain,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[
+                        *(m.container for m in deployed),
+                        *(m.container for m in coordinator),
+                    ],
+                ),
+            )
+        else:
+            self.membership = None
         self.members = pulumi.Output.from_input(
             [{"name": m.name, "address": m.address} for m in self.deployed_members]
         )

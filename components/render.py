@@ -187,6 +187,30 @@ def vip_manager_command(settings: Settings, member: Member) -> list[str]:
     ]
 
 
+def citus_membership_commands(
+    settings: Settings, group: Group, coordinators: list[str], timeout_s: int
+) -> tuple[str, str]:
+    """The create and delete commands of a worker group's membership resource
+    (scripts/citus_group.py): join waits for Patroni to register the group in pg_dist_node and,
+    with citus.rebalanceOnJoin, moves shards onto it; drain moves every shard off the group
+    and unregisters it before its containers are destroyed, or fails and leaves it in place."""
+    common = [
+        "--group", str(group.number),
+        "--database", settings.citus.database,
+        "--superuser", settings.patroni.superuser,
+        "--scope", settings.cluster.scope,
+        "--config", conventions.PATRONI_CONFIG_PATH,
+        "--timeout", str(timeout_s),
+    ]  # fmt: skip
+    script = ["python3", "scripts/citus_group.py"]
+    rebalance = ["--rebalance"] if settings.citus.rebalance_on_join else []
+    members = ",".join(m.name for m in group.members)
+    return (
+        shlex.join([*script, "join", *common, *rebalance, *coordinators]),
+        shlex.join([*script, "drain", *common, "--members", members, *coordinators]),
+    )
+
+
 def group_leaders_command(settings: Settings, containers: list[str], timeout_s: int) -> str:
     """The shell command behind the `groupLeaders` output: it prints {"<group>": "<leader>"}
     once every group has a running leader, asking Patroni through `docker exec`, which works

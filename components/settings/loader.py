@@ -341,13 +341,20 @@ def _read_etcd(r: Reader, scope: str) -> EtcdSettings:
 
 
 def _read_citus(r: Reader) -> CitusSettings:
-    group_keys = ("database", "coordinatorMembers", "workerGroups", "membersPerGroup")
+    group_keys = (
+        "database",
+        "coordinatorMembers",
+        "workerGroups",
+        "membersPerGroup",
+        "rebalanceOnJoin",
+    )
     given = {key: r.raw[key] for key in group_keys if key in r.raw}
     enabled = r.value("enabled", True, bool)
     database = r.value("database", "citus", str, checks.pg_database)
     coordinator = r.value("coordinatorMembers", 2, int, checks.between(1, MAX_GROUP_MEMBERS))
     workers = r.value("workerGroups", 2, int, checks.between(0, MAX_WORKER_GROUPS))
     per_group = r.value("membersPerGroup", 2, int, checks.between(1, MAX_GROUP_MEMBERS))
+    rebalance = r.value("rebalanceOnJoin", False, bool)
     r.finish()
     if not enabled:
         for key, value in given.items():
@@ -356,7 +363,7 @@ def _read_citus(r: Reader) -> CitusSettings:
                 value,
                 "does not apply with citus.enabled false (the single group is patroni.members)",
             )
-    return CitusSettings(enabled, database, coordinator, workers, per_group)
+    return CitusSettings(enabled, database, coordinator, workers, per_group, rebalance)
 
 
 def _read_patroni(r: Reader, citus_enabled: bool) -> PatroniSettings:

@@ -46,6 +46,9 @@ class CitusSettings:
     coordinator_members: int
     worker_groups: int
     members_per_group: int
+    # Move shards onto a worker group when it joins a live cluster (blocks writes per shard
+    # while it moves); draining a group before it is removed always happens.
+    rebalance_on_join: bool = False
 
 
 @dataclass(frozen=True)

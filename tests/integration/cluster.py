@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 import urllib.request
@@ -19,7 +20,7 @@ import psycopg
 
 from components.settings import Settings, load_settings
 from policies import conventions
-from tests.integration.engine import DockerEngine
+from tests.integration.engine import DockerEngine, Record
 from tests.programrun import PROJECT_DIR, ProgramRun, run_stack, stack_config
 
 CLUSTER_LABEL = conventions.LABEL_CLUSTER
@@ -194,6 +195,20 @@ class Cluster:
     def sync_standby(self, group: str = "0") -> str:
         return next(m["name"] for m in self.cluster_view(group) if m["role"] == "sync_standby")
 
+    def update(self, config: dict) -> list[Record]:
+        """`pulumi up` again with `config`: unchanged resources stay, new ones are created,
+        those no longer declared are deleted (DockerEngine.begin_update). Returns the deleted."""
+        previous = self.run
+        self.engine.begin_update()
+        self.run = run_stack(self.stack, self.engine, config=config)
+        retained = frozenset(
+            (r.type, r.name)
+            for r in previous.resources
+            if r.custom and r.options.get("retainOnDelete")
+        )
+        self.settings = _settings(config)
+        return self.engine.finish_update(retained)
+
     def container(self, name: str):
         return self.client.containers.get(name)
 
@@ -221,16 +236,36 @@ class Cluster:
 def deploy(stack: str, client: docker.DockerClient, config: Optional[dict] = None) -> Cluster:
     """Deploys the stack's program; `config` replaces its stack file's config."""
     config = stack_config(stack) if config is None else config
-    settings = load_settings({key.split(":", 1)[1]: value for key, value in config.items()}, {})
+    settings = _settings(config)
     remove_leftovers(client, settings.cluster.scope)
     engine = DockerEngine(str(PROJECT_DIR))
     started = time.monotonic()
     try:
         run = run_stack(stack, engine, config=config)
     except BaseException:
-        engine.teardown()
+        with whole_cluster_destroy():
+            engine.teardown()
         raise
     return Cluster(stack, engine, run, client, time.monotonic() - started, settings)
+
+
+def _settings(config: dict) -> Settings:
+    return load_settings({key.split(":", 1)[1]: value for key, value in config.items()}, {})
+
+
+@contextlib.contextmanager
+def whole_cluster_destroy() -> Iterator[None]:
+    """Tearing everything down is `PATRONI_CITUS_DRAIN=skip pulumi destroy`: no worker group
+    is drained when the whole cluster goes (scripts/citus_group.py)."""
+    before = os.environ.get("PATRONI_CITUS_DRAIN")
+    os.environ["PATRONI_CITUS_DRAIN"] = "skip"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PATRONI_CITUS_DRAIN"]
+        else:
+            os.environ["PATRONI_CITUS_DRAIN"] = before
 
 
 @contextlib.contextmanager
@@ -256,7 +291,8 @@ def deployed(
         )
         yield cluster
     finally:
-        cluster.engine.teardown()
+        with whole_cluster_destroy():
+            cluster.engine.teardown()
 
 
 @dataclass

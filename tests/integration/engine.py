@@ -29,6 +29,14 @@ for Python.  The translation follows these sources (read with the search tool):
 Every input key a type does not translate raises :class:`UntranslatedInputError` naming the
 type, the resource and the key (zero values -- None, "", 0, False, [], {} -- count as unset, as
 ``d.GetOk`` does in the Terraform provider).  The engine never pulls and never pushes.
+
+A second program run over the same engine is an update (``begin_update``/``finish_update``),
+as ``pulumi up`` on an existing stack: a resource registered again with the same inputs is
+left alone; a ``command:local:Command`` whose ``triggers`` changed is replaced (the new one
+created, then the old one's ``delete`` run) and one whose other inputs changed runs its
+``update`` (or ``create``) again, as pulumi-command documents; resources the run no longer
+registers are deleted, newest first, except those registered with ``retainOnDelete``. Any
+other change to an existing resource raises :class:`HarnessError`: it is not translated yet.
 """
 
 from __future__ import annotations
@@ -422,6 +430,7 @@ class Record:
     inputs: dict = field(default_factory=dict)  # plain (unwrapped) inputs
     outputs: dict = field(default_factory=dict)
     spec: Optional[dict] = None  # containers: the translated create plan (see ``_container_plan``)
+    resource_id: Optional[str] = None  # the id returned to the Pulumi engine
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,6 +470,9 @@ class DockerEngine(pulumi.runtime.Mocks):
         self._inflight = 0
         self._idle = threading.Condition(self._lock)
         self.invocations: list[tuple[str, dict]] = []
+        # During an update: the previous run's live records by (type, name), and those seen.
+        self._previous: Optional[dict[tuple[str, str], Record]] = None
+        self._seen: set[tuple[str, str]] = set()
 
     # ---- public API --------------------------------------------------------------------
 
@@ -512,6 +524,35 @@ class DockerEngine(pulumi.runtime.Mocks):
         new_id = self._execute_container_plan(rec.spec, rec)
         rec.outputs = self._container_outputs(rec.inputs, new_id)
         return new_id
+
+    def begin_update(self) -> None:
+        """The next program run updates what the previous runs created."""
+        with self._lock:
+            self._previous = {(r.typ, r.name): r for r in self._records if not r.removed}
+            self._seen = set()
+
+    def finish_update(self, retained: frozenset[tuple[str, str]] = frozenset()) -> list[Record]:
+        """Deletes what the update's program run no longer registers, newest first, as the
+        Pulumi engine does after creates and updates; `retained` names (type, name) pairs the
+        previous run registered with ``retainOnDelete`` (left in Docker, dropped from state).
+        Returns the records deleted or dropped."""
+        if self._previous is None:
+            raise HarnessError("finish_update without begin_update")
+        gone = [
+            rec
+            for rec in reversed(self.records)
+            if (rec.typ, rec.name) in self._previous
+            and (rec.typ, rec.name) not in self._seen
+            and not rec.removed
+        ]
+        self._previous = None
+        for rec in gone:
+            if (rec.typ, rec.name) in retained:
+                rec.created = False  # no longer ours: like Pulumi, leave it in Docker
+                rec.removed = True
+            else:
+                self._delete(rec)
+        return gone
 
     def teardown(self, remove_images: bool = False) -> None:
         """Remove what was created, newest first: containers, command deletes, networks, then the
@@ -569,7 +610,14 @@ class DockerEngine(pulumi.runtime.Mocks):
         with self._lock:
             self._inflight += 1
         try:
-            return handler(name, inputs)
+            previous = self._registered_before(typ, name)
+            if previous is not None:
+                return self._update(previous, inputs)
+            resource_id, outputs = handler(name, inputs)
+            created = self._latest(typ, name)
+            # What the engine got back: an unchanged resource in a later run returns the same.
+            created.resource_id, created.outputs = resource_id, outputs
+            return resource_id, outputs
         except HarnessError:
             raise
         except docker.errors.APIError as exc:
@@ -578,6 +626,45 @@ class DockerEngine(pulumi.runtime.Mocks):
             with self._idle:
                 self._inflight -= 1
                 self._idle.notify_all()
+
+    # ---- updates -----------------------------------------------------------------------
+
+    def _registered_before(self, typ: str, name: str) -> Optional[Record]:
+        with self._lock:
+            if self._previous is None or (typ, name) not in self._previous:
+                return None
+            self._seen.add((typ, name))
+            return self._previous[(typ, name)]
+
+    def _latest(self, typ: str, name: str) -> Record:
+        with self._lock:
+            return next(r for r in reversed(self._records) if r.typ == typ and r.name == name)
+
+    def _update(self, previous: Record, inputs: dict) -> tuple[str, dict]:
+        if previous.inputs == inputs:
+            return str(previous.resource_id), previous.outputs
+        changed = sorted(
+            k for k in set(previous.inputs) | set(inputs) if previous.inputs.get(k) != inputs.get(k)
+        )
+        if previous.typ != T_COMMAND:
+            raise HarnessError(
+                f"{previous.typ} {previous.name!r}: an update changing {changed} is not "
+                "translated by the test harness"
+            )
+        if "triggers" in changed:
+            # Replacement, create before delete (a Command has no name to collide on).
+            resource_id, outputs = self._command(previous.name, inputs)
+            self._latest(previous.typ, previous.name).resource_id = resource_id
+            self._latest(previous.typ, previous.name).outputs = outputs
+            self._delete(previous)
+            return resource_id, outputs
+        script = inputs.get("update") or inputs.get("create")
+        stdout, stderr = (
+            self._run_command(previous.name, inputs, script, "update") if script else ("", "")
+        )
+        previous.inputs = inputs
+        previous.outputs = {**inputs, "stdout": stdout, "stderr": stderr}
+        return str(previous.resource_id), previous.outputs
 
     # ---- dispatch ----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ suite skips.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import time
@@ -21,7 +22,7 @@ from typing import Callable
 import pytest
 
 from tests.integration.cluster import Cluster, Writer, deployed, record_figures, wait_until
-from tests.programrun import PROJECT_DIR
+from tests.programrun import PROJECT, PROJECT_DIR, stack_config
 
 pytestmark = pytest.mark.integration
 STACK = "offline-citus"
@@ -209,4 +210,64 @@ def test_coordinator_switchover(healthy):
         "coordinator switchover",
         "0",
         lambda old: healthy.switchover("0", old, healthy.sync_standby("0")),
+    )
+
+
+def placements_by_group(cluster: Cluster) -> dict[int, int]:
+    with cluster.connect(cluster.run.outputs["vip"]) as conn:
+        rows = conn.execute(
+            "SELECT groupid, count(*) FROM pg_dist_placement GROUP BY groupid ORDER BY 1"
+        ).fetchall()
+    return {group: count for group, count in rows}
+
+
+def row_count(cluster: Cluster) -> int:
+    with cluster.connect(cluster.run.outputs["vip"]) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0])
+
+
+def test_scale_out_then_in(healthy):
+    """A second `pulumi up` with one more worker group registers it and (the stack asks for
+    it) rebalances shards onto it; a third without it drains the group before its containers
+    go. Rows and counts are unchanged throughout."""
+    base = stack_config(STACK)
+    grown = copy.deepcopy(base)
+    grown[f"{PROJECT}:citus"]["workerGroups"] = 3
+    Writer(healthy, host=healthy.run.outputs["vip"], table=TABLE, distributed=True)
+    with healthy.connect(healthy.run.outputs["vip"]) as conn:
+        conn.execute(
+            f"INSERT INTO {TABLE} (id) SELECT g FROM generate_series("
+            f"(SELECT coalesce(max(id), 0) + 1 FROM {TABLE}), "
+            f"(SELECT coalesce(max(id), 0) + 5000 FROM {TABLE})) g"
+        )
+    rows = row_count(healthy)
+
+    started = time.monotonic()
+    healthy.update(grown)
+    out_s = time.monotonic() - started
+    wait_until("the new group healthy", lambda: healthy.healthy("3"), 120)
+    wait_until("pg_dist_node naming every leader", lambda: registered(healthy), 60)
+    moved = placements_by_group(healthy).get(3, 0)
+    assert moved > 0, placements_by_group(healthy)
+    assert row_count(healthy) == rows
+
+    started = time.monotonic()
+    gone = healthy.update(base)
+    in_s = time.monotonic() - started
+    assert {r.name for r in gone if r.typ == "docker:index/container:Container"} == {
+        "offcitus-work3-1",
+        "offcitus-work3-2",
+    }
+    assert 3 not in placements_by_group(healthy)
+    assert all(group != 3 for group, _, _ in dist_nodes(healthy))
+    assert "3" not in healthy.etcd_leader_keys()
+    assert row_count(healthy) == rows
+    wait_until("every group healthy", lambda: all_healthy(healthy), 120)
+    record_figures(
+        f"{STACK}: scale out and in",
+        scale_out_s=round(out_s, 1),
+        placements_moved_on=moved,
+        scale_in_s=round(in_s, 1),
+        rows=rows,
+        rows_lost=rows - row_count(healthy),
     )

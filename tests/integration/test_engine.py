@@ -194,6 +194,47 @@ def test_local_command_semantics(tmp_path):
         eng.new_resource(mk({"create": "echo oops >&2; exit 3"}))
 
 
+def test_a_second_run_is_an_update(tmp_path):
+    """Unchanged: left alone; triggers changed: replaced (the old delete runs after the new
+    create); create changed: run again; no longer registered: deleted newest first, or only
+    dropped when retained; any other change: refused."""
+    eng = DockerEngine(program_dir=str(tmp_path))
+    log = tmp_path / "log"
+
+    def command(name, tag, **extra):
+        inputs = {"create": f"echo create-{tag} >> {log}", "delete": f"echo delete-{tag} >> {log}",
+                  **extra}  # fmt: skip
+        return eng.new_resource(
+            pulumi.runtime.MockResourceArgs("command:local:Command", name, inputs, custom=True)
+        )
+
+    def password(length):
+        return eng.new_resource(pulumi.runtime.MockResourceArgs(
+            "random:index/randomPassword:RandomPassword", "pw", {"length": length}, custom=True))  # fmt: skip
+
+    same_id, _ = command("same", "same")
+    command("trig", "trig1", triggers=["a"])
+    command("edit", "edit1")
+    for name in ("gone1", "gone2", "kept"):
+        command(name, name)
+    password(16)
+    log.write_text("")
+
+    eng.begin_update()
+    assert command("same", "same")[0] == same_id
+    command("trig", "trig2", triggers=["b"])
+    command("edit", "edit2")
+    password(16)
+    gone = eng.finish_update(retained=frozenset({("command:local:Command", "kept")}))
+    assert log.read_text().split() == [
+        "create-trig2", "delete-trig1", "create-edit2", "delete-gone2", "delete-gone1"]  # fmt: skip
+    assert [r.name for r in gone] == ["kept", "gone2", "gone1"]
+
+    eng.begin_update()
+    with pytest.raises(HarnessError, match=r"an update changing \['length'\] is not translated"):
+        password(20)
+
+
 # ---------------------------------------------------------------------------------------------
 # Full programs on the real engine
 

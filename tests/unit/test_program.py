@@ -15,6 +15,7 @@ CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
 NETWORK = "docker:index/network:Network"
 IMAGE = "docker:index/image:Image"
+COMMAND = "command:local:Command"
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 MOCK_PASSWORDS_PREFIX = "mock-password-"
 
@@ -206,6 +207,18 @@ def test_offline_citus_stack_is_the_seed_topology_on_debian_packages(runs):
     assert "etcd" in config and "etcd3" not in config
     assert conventions.PGPASS_PATH in worker
     assert run.outputs["coordinator"]["host"] == run.outputs["vip"] == "172.27.254.254"
+
+
+def test_worker_groups_join_and_drain_through_a_membership_command(runs):
+    run = runs["dev"]
+    commands = {r.name: r for r in run.of_type(COMMAND) if r.name.endswith("-membership")}
+    assert sorted(commands) == ["citus-work1-membership", "citus-work2-membership"]
+    work1 = commands["citus-work1-membership"]
+    assert work1.inputs["create"].startswith("python3 scripts/citus_group.py join --group 1 ")
+    assert work1.inputs["delete"].startswith("python3 scripts/citus_group.py drain --group 1 ")
+    depends = {run.by_urn(u).name for u in work1.options["dependencies"]}
+    assert {"citus-work1-1", "citus-work1-2", "citus-coord-1", "citus-coord-2"} <= depends
+    assert not [r for r in runs["offline"].of_type(COMMAND) if r.name.endswith("-membership")]
 
 
 def test_images_and_dependencies(runs):

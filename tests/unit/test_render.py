@@ -150,3 +150,18 @@ def test_group_leaders_command_lists_every_group():
     command = render.group_leaders_command(s, ["citus-coord-1", "citus-coord-2"], 120)
     assert command.startswith("python3 scripts/group_leaders.py --groups 0,1,2 --timeout 120")
     assert command.endswith("citus-coord-1 citus-coord-2")
+
+
+def test_citus_membership_joins_and_drains_a_worker_group():
+    settings = citus_settings(
+        citus={"enabled": True, "database": "test", "workerGroups": 2, "rebalanceOnJoin": True}
+    )
+    join, drain = render.citus_membership_commands(
+        settings, settings.groups[2], ["citus-coord-1", "citus-coord-2"], 300
+    )
+    common = ("--group 2 --database test --superuser postgres --scope citus "
+              "--config /etc/patroni/patroni.yml --timeout 300")  # fmt: skip
+    assert join == (f"python3 scripts/citus_group.py join {common} --rebalance "
+                    "citus-coord-1 citus-coord-2")  # fmt: skip
+    assert drain == (f"python3 scripts/citus_group.py drain {common} "
+                     "--members citus-work2-1,citus-work2-2 citus-coord-1 citus-coord-2")  # fmt: skip

@@ -342,7 +342,13 @@ def test_unpinned_images_are_rejected():
 
 @pytest.mark.parametrize(
     "key, value",
-    [("workerGroups", 2), ("coordinatorMembers", 3), ("membersPerGroup", 2), ("database", "app")],
+    [
+        ("workerGroups", 2),
+        ("coordinatorMembers", 3),
+        ("membersPerGroup", 2),
+        ("database", "app"),
+        ("rebalanceOnJoin", True),
+    ],
 )
 def test_citus_group_keys_do_not_apply_without_citus(key, value):
     assert only_problem(plain(citus={key: value})) == (

@@ -13,7 +13,7 @@ from policies import conventions
 
 from .container_options import ContainerOptions
 from .data_volume import data_volume
-from .settings import Settings
+from .settings import ServiceSettings, Settings
 
 FLUENTD_CONF = Path(__file__).resolve().parent.parent / "images" / "fluentd" / "fluent.conf"
 CADVISOR_PORT = 8080
@@ -120,14 +120,7 @@ class Observability(pulumi.ComponentResource):
             volumes=[
                 docker.ContainerVolumeArgs(volume_name=volume.name, container_path=FLUENTD_LOG_DIR)
             ],
-            ports=[
-                docker.ContainerPortArgs(
-                    internal=FLUENTD_PORT,
-                    external=service.host_port,
-                    ip=service.host_ip,
-                    protocol="tcp",
-                )
-            ],
+            ports=[_published(FLUENTD_PORT, service)],
         )
 
     def _cadvisor(self, name: str, settings: Settings) -> docker.Container:
@@ -159,14 +152,7 @@ class Observability(pulumi.ComponentResource):
                 docker.ContainerMountArgs(type="bind", source=source, target=target, read_only=True)
                 for source, target in read_only
             ],
-            ports=[
-                docker.ContainerPortArgs(
-                    internal=CADVISOR_PORT,
-                    external=service.host_port,
-                    ip=service.host_ip,
-                    protocol="tcp",
-                )
-            ],
+            ports=[_published(CADVISOR_PORT, service)],
         )
 
     def _adminer(self, name: str, settings: Settings, network: docker.Network) -> docker.Container:
@@ -192,14 +178,7 @@ class Observability(pulumi.ComponentResource):
                     name=network.name, ipv4_address=str(settings.adminer_address)
                 )
             ],
-            ports=[
-                docker.ContainerPortArgs(
-                    internal=ADMINER_PORT,
-                    external=service.host_port,
-                    ip=service.host_ip,
-                    protocol="tcp",
-                )
-            ],
+            ports=[_published(ADMINER_PORT, service)],
         )
 
 
@@ -215,3 +194,10 @@ def prometheus_targets(settings: Settings) -> list[dict[str, Any]]:
         {"targets": patroni, "labels": {"job": "patroni", "cluster": scope}},
         {"targets": etcd, "labels": {"job": "etcd", "cluster": scope}},
     ]
+
+
+def _published(internal: int, service: ServiceSettings) -> docker.ContainerPortArgs:
+    """A service's port published on the host address and port its settings name."""
+    return docker.ContainerPortArgs(
+        internal=internal, external=service.host_port, ip=service.host_ip, protocol="tcp"
+    )

@@ -7,7 +7,14 @@ from typing import Any
 
 from pulumi.runtime import config as runtime_config
 
-from .settings import CONFIG_NAMESPACE, PASSWORD_KEYS, Settings, Unreadable, load_settings
+from .settings import (
+    CONFIG_NAMESPACE,
+    PASSWORD_KEYS,
+    Settings,
+    Unreadable,
+    config_key,
+    load_settings,
+)
 
 
 def _project_keys() -> set[str]:
@@ -36,20 +43,20 @@ def _password(value: Any) -> Any:
 
 
 def _is_secret(key: str) -> bool:
-    return bool(runtime_config.is_config_secret(f"{CONFIG_NAMESPACE}:{key}"))
+    return bool(runtime_config.is_config_secret(config_key(key)))
 
 
 def read_settings() -> Settings:
     """Validates the whole stack config; raises SettingsError listing every problem."""
     keys = _project_keys()
     raw = {
-        key: _parse(runtime_config.get_config(f"{CONFIG_NAMESPACE}:{key}"))
+        key: _parse(runtime_config.get_config(config_key(key)))
         for key in keys
         if key not in PASSWORD_KEYS
     }
     # A password set with `--path` arrives as an object: parsed, so it is refused as one.
     secrets = {
-        key: _password(runtime_config.get_config(f"{CONFIG_NAMESPACE}:{key}"))
+        key: _password(runtime_config.get_config(config_key(key)))
         for key in PASSWORD_KEYS
         if key in keys
     }

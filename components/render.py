@@ -33,15 +33,19 @@ def image_build_args(settings: Settings) -> dict[str, str]:
     if image.flavour == "debian":
         # The debian stage takes its versions from bookworm and trixie: nothing to choose.
         return {"BASE_IMAGE": image.base_image}
-    citus = versions.apt_pin(image.citus_package_version, revision_separator=".citus-")
-    if settings.citus.enabled and not citus.pattern:
-        citus = versions.apt_pin(image.citus_version)
+    citus_on = settings.citus.enabled
+    # An exact package pin when one is given, else the newest release of the line.
+    citus = (
+        versions.apt_pin(image.citus_package_version, revision_separator=".citus-")
+        if image.citus_package_version
+        else versions.apt_pin(image.citus_version)
+    )
     return {
         "BASE_IMAGE": image.base_image,
         "PG_MAJOR": str(image.postgres_major),
         # Empty without Citus: the image then carries no Citus package at all.
-        "CITUS_VERSION": image.citus_version if settings.citus.enabled else "",
-        "CITUS_PACKAGE_VERSION": citus.pattern if settings.citus.enabled else "",
+        "CITUS_VERSION": image.citus_version if citus_on else "",
+        "CITUS_PACKAGE_VERSION": citus.pattern if citus_on else "",
         "PATRONI_VERSION": versions.apt_pin(image.patroni_version).pattern,
         "PATRONI_MIN_VERSION": versions.patroni_floor(image.postgres_major),
         "VIP_MANAGER_VERSION": versions.apt_pin(image.vip_manager_version).pattern,

@@ -33,15 +33,29 @@ class GroupError(RuntimeError):
     pass
 
 
+def docker(args: argparse.Namespace, *argv: str, stdin: Optional[str] = None) -> str:
+    """Runs one docker CLI command; a failure is a GroupError naming it, never a traceback."""
+    try:
+        result = subprocess.run(["docker", *argv], input=stdin, capture_output=True, text=True,
+                                timeout=args.timeout + 30)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise GroupError(
+            f"docker {' '.join(argv[:4])} ...: no answer in {args.timeout + 30}s"
+        ) from None
+    if result.returncode != 0:
+        raise GroupError(f"docker {' '.join(argv[:4])} ...: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
 def psql(container: str, args: argparse.Namespace, sql: str) -> str:
     # The server ends a statement that runs too long, so a stuck step fails with its reason.
     options = f"PGOPTIONS=-c statement_timeout={args.timeout}s"
-    command = ["docker", "exec", "-e", options, container, "psql", "-X", "-v", "ON_ERROR_STOP=1",
-               "-tA", "-U", args.superuser, "-d", args.database, "-c", sql]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout + 30)
-    if result.returncode != 0:
-        raise GroupError(f"{container}: {sql!r} failed: {result.stderr.strip()}")
-    return result.stdout.strip()
+    try:
+        return docker(args, "exec", "-e", options, container, "psql", "-X", "-v",
+                      "ON_ERROR_STOP=1", "-tA", "-U", args.superuser, "-d", args.database,
+                      "-c", sql)  # fmt: skip
+    except GroupError as exc:
+        raise GroupError(f"{container}: {sql!r} failed: {exc}") from None
 
 
 def coordinator_leader(args: argparse.Namespace) -> str:
@@ -50,7 +64,7 @@ def coordinator_leader(args: argparse.Namespace) -> str:
         try:
             if psql(container, args, "SELECT NOT pg_is_in_recovery()") == "t":
                 return container
-        except (GroupError, subprocess.TimeoutExpired):
+        except GroupError:
             continue
     raise GroupError(f"no coordinator leader among {', '.join(coordinators)}")
 
@@ -63,7 +77,7 @@ def wait(what: str, probe: Callable[[], object], timeout: float) -> object:
             value = probe()
             if value:
                 return value
-        except (GroupError, subprocess.TimeoutExpired) as exc:
+        except GroupError as exc:
             last = exc
         time.sleep(1)
     raise GroupError(
@@ -144,42 +158,18 @@ def drain(args: argparse.Namespace) -> dict[str, object]:
     # longer registers the group. If it did so in between, say how to finish by hand.
     for host, port, _ in registered:
         psql(leader, args, f"SELECT citus_remove_node('{host}', {port})")
-    subprocess.run(
-        ["docker", "stop", "-t", "60", *args.members],
-        check=True,
-        capture_output=True,
-        timeout=args.timeout,
-    )
+    docker(args, "stop", "-t", "60", *args.members)
     time.sleep(5)
     if nodes(leader, args):
         raise GroupError(
             f"Patroni registered worker group {args.group} again while it was stopping; its "
-            "shards are drained. Finish by hand on the coordinator leader: "
-            "SELECT stop_metadata_sync_to_node(host, port, clear_metadata => false) and "
-            "citus_remove_node(host, port) for each of its pg_dist_node rows, then pulumi up"
+            f"shards are drained. Start its members again (docker start "
+            f"{' '.join(args.members)}) and run pulumi up again to retry: its nodes must answer "
+            "while they are removed from pg_dist_node"
         )
     answers = f"{args.scope}\nYes I am aware\n"
-    removal = subprocess.run(
-        [
-            "docker",
-            "exec",
-            "-i",
-            leader,
-            "patronictl",
-            "-c",
-            args.config,
-            "remove",
-            args.scope,
-            "--group",
-            str(args.group),
-        ],
-        input=answers,
-        capture_output=True,
-        text=True,
-        timeout=args.timeout,
-    )
-    if removal.returncode != 0:
-        raise GroupError(f"patronictl remove --group {args.group}: {removal.stderr.strip()}")
+    docker(args, "exec", "-i", leader, "patronictl", "-c", args.config, "remove", args.scope,
+           "--group", str(args.group), stdin=answers)  # fmt: skip
     return {"group": args.group, "removed": [f"{h}:{p}" for h, p, _ in registered]}
 
 

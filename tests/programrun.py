@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 import pulumi
 import yaml
+from google.protobuf.json_format import MessageToDict
 from pulumi.runtime import mocks as runtime_mocks
 from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
@@ -37,6 +38,62 @@ class RegisteredResource:
     outputs: dict
     id: str
     options: dict  # parent, dependencies, protect, retainOnDelete, deleteBeforeReplace, ...
+
+
+@dataclass(frozen=True)
+class RegistrationOptions:
+    """A registration's resource options as the Pulumi engine receives them, handed to a Mocks'
+    `before_register` hook before its `new_resource` runs (which sees only type, name and inputs).
+    The defaults are a registration without options."""
+
+    type: str = ""
+    name: str = ""
+    urn: str = ""
+    custom: bool = True
+    parent: str = ""
+    dependencies: tuple[str, ...] = ()  # every URN it depends on: dependsOn and its inputs'
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key -> URNs
+    delete_before_replace: Optional[bool] = None  # None: unset, the provider decides
+    retain_on_delete: bool = False
+    protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
+    deleted_with: str = ""
+    aliases: tuple[dict, ...] = ()  # {"urn": ...} or {"spec": {"name"/"type"/...: ...}}
+    other_options: tuple[str, ...] = ()  # further lifecycle options it sets, by name
+
+    @classmethod
+    def from_request(cls, urn: str, request: Any) -> RegistrationOptions:
+        """From a RegisterResourceRequest; deleteBeforeReplace is read as the engine does
+        (pulumi/pulumi pkg/resource/deploy/source_eval.go, RegisterResource)."""
+        others = {
+            "customTimeouts": bool(request.customTimeouts.ListFields()),
+            "import": bool(request.importId),
+            "replaceWith": bool(request.replace_with),
+            "replacementTrigger": request.HasField("replacement_trigger"),
+            "hooks": bool(request.hooks.ListFields()),
+        }
+        defined = request.deleteBeforeReplaceDefined or request.deleteBeforeReplace
+        return cls(
+            type=request.type,
+            name=request.name,
+            urn=urn,
+            custom=bool(request.custom),
+            parent=request.parent,
+            dependencies=tuple(request.dependencies),
+            property_dependencies={
+                key: tuple(deps.urns) for key, deps in request.propertyDependencies.items()
+            },
+            delete_before_replace=bool(request.deleteBeforeReplace) if defined else None,
+            retain_on_delete=bool(request.retainOnDelete),
+            protect=bool(request.protect),
+            ignore_changes=tuple(request.ignoreChanges),
+            replace_on_changes=tuple(request.replaceOnChanges),
+            deleted_with=request.deletedWith,
+            aliases=tuple(MessageToDict(alias) for alias in request.aliases)
+            + tuple({"urn": urn} for urn in request.aliasURNs),
+            other_options=tuple(name for name, used in others.items() if used),
+        )
 
 
 @dataclass
@@ -79,16 +136,22 @@ class EchoMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(runtime_mocks.MockMonitor):
-    """A mock monitor that also keeps each registration's parent and options."""
+    """A mock monitor that also keeps each registration's parent and options, and hands the
+    options to the mocks' `before_register(options: RegistrationOptions)`, when it has one,
+    before their `new_resource` runs (on the same worker thread; registrations run concurrently)."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.registered: list[RegisteredResource] = []
 
     def RegisterResource(self, request):
-        response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
-            return response
+            return super().RegisterResource(request)
+        before_register = getattr(self.mocks, "before_register", None)
+        if before_register is not None:
+            urn = self.make_urn(request.parent, request.type, request.name)
+            before_register(RegistrationOptions.from_request(urn, request))
+        response = super().RegisterResource(request)
         registration = self.resources[response.urn]
         inputs = runtime_mocks.rpc.deserialize_properties(request.object)
         self.registered.append(

@@ -66,6 +66,10 @@ class Cluster:
     client: docker.DockerClient
     deploy_seconds: float
     settings: Settings  # the stack's validated settings, as the program read them
+    config: dict = field(default_factory=dict)  # the stack config the last run applied
+    secrets: dict = field(default_factory=dict)  # secret config of the last run: kept by later runs
+    # A rotated password that clients already know while the update applying it runs.
+    next_password: Optional[str] = None
 
     @property
     def scope(self) -> str:
@@ -158,13 +162,25 @@ class Cluster:
     def connect(
         self, host: Optional[str] = None, target_session_attrs: str = "read-write"
     ) -> psycopg.Connection:
+        passwords = [self.password, self.next_password] if self.next_password else [self.password]
+        for password in passwords[:-1]:
+            try:
+                return self._connect(host, target_session_attrs, password)
+            except psycopg.OperationalError as exc:
+                if "password authentication failed" not in str(exc):
+                    raise
+        return self._connect(host, target_session_attrs, passwords[-1])
+
+    def _connect(
+        self, host: Optional[str], target_session_attrs: str, password: str
+    ) -> psycopg.Connection:
         coordinator = self.run.outputs["coordinator"]
         return psycopg.connect(
             host=host or coordinator["host"],
             port=coordinator["port"],
             dbname=coordinator["database"],
             user=coordinator["user"],
-            password=self.password,
+            password=password,
             target_session_attrs=target_session_attrs,
             connect_timeout=3,
             autocommit=True,
@@ -195,19 +211,19 @@ class Cluster:
     def sync_standby(self, group: str = "0") -> str:
         return next(m["name"] for m in self.cluster_view(group) if m["role"] == "sync_standby")
 
-    def update(self, config: dict) -> list[Record]:
-        """`pulumi up` again with `config`: unchanged resources stay, new ones are created,
-        those no longer declared are deleted (DockerEngine.begin_update). Returns the deleted."""
-        previous = self.run
+    def update(self, config: dict, secrets: Optional[dict[str, str]] = None) -> list[Record]:
+        """`pulumi up` again with `config` (and `secrets`, as `pulumi config set --secret`;
+        later runs keep them):
+        unchanged resources stay, changed ones are updated or replaced as their providers do,
+        new ones are created, and those no longer declared (and the old instances of
+        create-before-delete replacements) are deleted at the end
+        (DockerEngine.begin_update/finish_update). Returns what the end deleted or dropped."""
+        if secrets is not None:
+            self.secrets = secrets
         self.engine.begin_update()
-        self.run = run_stack(self.stack, self.engine, config=config)
-        retained = frozenset(
-            (r.type, r.name)
-            for r in previous.resources
-            if r.custom and r.options.get("retainOnDelete")
-        )
+        self.run = run_stack(self.stack, self.engine, config=config, secrets=self.secrets)
         self.settings = _settings(config)
-        return self.engine.finish_update(retained)
+        return self.engine.finish_update()
 
     def container(self, name: str):
         return self.client.containers.get(name)

@@ -1,9 +1,9 @@
 """A deploying Pulumi mock: ``DockerEngine`` creates what a program declares on a real Docker engine.
 
-Usage (with any runner)::
+Usage (with any runner; the monitor hands each registration's resource options to the engine)::
 
     engine = DockerEngine(program_dir="/path/to/program", name_prefix="harness-")
-    pulumi.runtime.set_mocks(engine, preview=False)
+    pulumi.runtime.set_mocks(engine, preview=False, monitor=RecordingMonitor(engine))
     ... run the program ...
     engine.teardown()
 
@@ -31,19 +31,29 @@ type, the resource and the key (zero values -- None, "", 0, False, [], {} -- cou
 ``d.GetOk`` does in the Terraform provider).  The engine never pulls and never pushes.
 
 A second program run over the same engine is an update (``begin_update``/``finish_update``),
-as ``pulumi up`` on an existing stack: a resource registered again with the same inputs is
-left alone; a ``command:local:Command`` whose ``triggers`` changed is replaced (the new one
-created, then the old one's ``delete`` run) and one whose other inputs changed runs its
-``update`` (or ``create``) again, as pulumi-command documents; resources the run no longer
-registers are deleted, newest first, except those registered with ``retainOnDelete``. Any
-other change to an existing resource raises :class:`HarnessError`: it is not translated yet.
+as ``pulumi up`` on an existing stack.  Each registration's resource options reach the engine
+first (``before_register``, called by tests/programrun.py's ``RecordingMonitor``); options it
+does not translate (ignoreChanges, deletedWith, aliases, ...) raise :class:`HarnessError`.  A
+resource registered again is diffed as its provider does (see ``_TF_SCHEMAS`` and
+``_REPLACING_KEYS``): unchanged, it is left alone; changed in keys the provider updates in
+place, it is updated (a container through Docker's ContainerUpdate, a Command by its
+``update`` or ``create`` script, an Image by building again); otherwise it is replaced, as the
+Pulumi engine does (pulumi/pulumi ``pkg/resource/deploy/step_generator.go``,
+``continueStepsFromDiff``): delete-before-replace when the option or the provider asks for it,
+after deleting the previous run's dependents that the replacement would replace
+(``calculateDependentReplacements``), else create-before-delete with the old instance deleted
+by ``finish_update``.  ``finish_update`` deletes those and the resources the run no longer
+registers, dependents before their dependencies (``GenerateDeletes``/``ScheduleDeletes``),
+leaving ``retainOnDelete`` resources in Docker and refusing to delete protected ones.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import io
+import json
 import os
 import re
 import secrets as _secrets
@@ -56,7 +66,10 @@ from typing import Any, Callable, Optional
 
 import docker
 import docker.errors
+import docker.utils.build
 import pulumi
+
+from tests.programrun import RegistrationOptions
 
 __all__ = [
     "DockerEngine",
@@ -369,6 +382,264 @@ def _check_keys(typ: str, name: str, value: Any, table: dict, path: str = "") ->
 
 
 # --------------------------------------------------------------------------------------------
+# Update rules: how each provider diffs a resource registered again
+
+
+@dataclass(frozen=True)
+class _TfSchema:
+    """What decides a Terraform-bridged resource's diff (SDKv2 schema), in Pulumi names."""
+
+    force_new: frozenset[str]  # ForceNew attributes: a change replaces the resource
+    defaults: dict[str, Any]  # non-zero Default values: unset means the default
+    keeps_prior: frozenset[str] = frozenset()  # Optional+Computed: unset keeps the prior value
+    sets: frozenset[str] = frozenset()  # TypeSet attributes: their order does not matter
+
+
+# kreuzwerker/terraform-provider-docker v4.5.0 (the upstream submodule of pulumi/pulumi-docker's
+# newest mirrored tree, v5.1.0+), internal/provider/resource_docker_container_funcs.go,
+# resourceDockerContainerUpdate: one ContainerUpdate call with the restart policy and these
+# resources when any of them changed.
+_CONTAINER_UPDATE_API = frozenset(
+    {"restart", "maxRetryCount", "cpuShares", "memory", "memoryReservation", "cpuSet", "memorySwap"}
+)
+# resource_docker_container.go: the attributes without ForceNew.  Besides those above, their
+# change only updates the state, which later operations read (Delete: destroyGraceSeconds,
+# removeVolumes); must_run false -> true also starts the container.  Neither tmpfs,
+# healthcheck nor init reaches the running container: the provider's Update ignores them.
+_CONTAINER_IN_PLACE = _CONTAINER_UPDATE_API | frozenset(
+    {
+        "rm",
+        "start",
+        "wait",
+        "waitTimeout",
+        "attach",
+        "logs",
+        "mustRun",
+        "removeVolumes",
+        "tmpfs",
+        "destroyGraceSeconds",
+        "healthcheck",
+        "containerReadRefreshTimeoutMilliseconds",
+        "init",
+    }
+)
+# The same provider's schemas (resource_docker_{container,network,volume,image}.go, v4.5.0).
+_TF_SCHEMAS: dict[str, _TfSchema] = {
+    T_CONTAINER: _TfSchema(
+        force_new=frozenset(_CONTAINER) - _CONTAINER_IN_PLACE,
+        defaults={
+            "start": True,
+            "waitTimeout": 60,
+            "mustRun": True,
+            "restart": "no",
+            "removeVolumes": True,
+            "networkMode": "bridge",
+            "containerReadRefreshTimeoutMilliseconds": 15000,
+        },
+        # user and working_dir: a DiffSuppressFunc treats "" as no change
+        keeps_prior=frozenset(
+            {
+                "hostname",
+                "command",
+                "entrypoints",
+                "envs",
+                "labels",
+                "securityOpts",
+                "stopSignal",
+                "stopTimeout",
+                "shmSize",
+                "logDriver",
+                "healthcheck",
+                "ipcMode",
+                "init",
+                "user",
+                "workingDir",
+            }
+        ),
+        sets=frozenset(
+            {
+                "dns",
+                "dnsOpts",
+                "dnsSearches",
+                "securityOpts",
+                "mounts",
+                "volumes",
+                "hosts",
+                "ulimits",
+                "envs",
+                "labels",
+                "networksAdvanced",
+                "uploads",
+                "groupAdds",
+            }
+        ),
+    ),
+    # no Update function: every attribute is ForceNew
+    T_NETWORK: _TfSchema(
+        force_new=frozenset(_NETWORK),
+        defaults={"ipamDriver": "default"},
+        keeps_prior=frozenset({"driver", "options", "internal", "ipamConfigs"}),
+        sets=frozenset({"labels", "ipamConfigs"}),
+    ),
+    # resourceDockerVolumeUpdate only updates cluster volumes (not translated); `name` is
+    # Computed too, but Pulumi's autonamer always fills it, so it never keeps the prior value
+    T_VOLUME: _TfSchema(
+        force_new=frozenset(_VOLUME),
+        defaults={},
+        keeps_prior=frozenset({"driver"}),
+        sets=frozenset({"labels"}),
+    ),
+    # resourceDockerImageUpdate only reads the image again: keepLocally and forceRemove are
+    # read by Delete
+    T_REMOTE_IMAGE: _TfSchema(
+        force_new=frozenset({"name", "triggers", "pullTriggers"}),
+        defaults={},
+        sets=frozenset({"pullTriggers"}),
+    ),
+}
+
+# The input keys whose change makes the provider's Diff ask for a replacement.  pulumi-command
+# 1.2.1: `triggers` is tagged provider:"replaceOnChanges" (provider/pkg/provider/common/inputs.go,
+# applied by pulumi-go-provider v1.3.0 infer/resource.go Diff); any other change is an Update
+# (local/commandController.go).  pulumi-docker's native Image (provider/provider.go Diff) never
+# asks for one: any change is an Update, which builds again.  Types missing here (RandomPassword)
+# are not translated.
+_REPLACING_KEYS: dict[str, frozenset[str]] = {
+    **{typ: schema.force_new for typ, schema in _TF_SCHEMAS.items()},
+    T_COMMAND: frozenset({"triggers"}),
+    T_IMAGE: frozenset(),
+}
+
+
+def _with_prior(typ: str, old: dict, new: dict) -> dict:
+    """New inputs plus the prior values of the Optional+Computed attributes they leave unset (an
+    SDKv2 plan keeps the prior state for those)."""
+    schema = _TF_SCHEMAS.get(typ)
+    if schema is None:
+        return new
+    kept = {
+        k: old[k] for k in schema.keeps_prior if _is_unset(new.get(k)) and not _is_unset(old.get(k))
+    }
+    return {**new, **kept}
+
+
+def _changed_keys(typ: str, old: dict, new: dict) -> list[str]:
+    """The top-level input keys the provider's Diff finds changed, sorted."""
+    schema = _TF_SCHEMAS.get(typ)
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if schema is not None:
+            # SDKv2: a zero value is unset (d.GetOk), unset is the schema's Default
+            default = schema.defaults.get(key)
+            before = default if _is_unset(before) else before
+            after = default if _is_unset(after) else after
+            if _is_unset(before) and _is_unset(after):
+                continue
+            if key in schema.sets and isinstance(before, list) and isinstance(after, list):
+                before, after = _as_set(before), _as_set(after)
+        if before != after:
+            changed.append(key)
+    if typ == T_IMAGE and "registry" in changed:
+        # provider.go diffUpdates: of the registry, only a changed server is a change
+        before, after = old.get("registry"), new.get("registry")
+        if isinstance(before, dict) and isinstance(after, dict):
+            if before.get("server") == after.get("server"):
+                changed.remove("registry")
+    return changed
+
+
+def _as_set(values: list) -> list[str]:
+    return sorted(json.dumps(v, sort_keys=True) for v in values)
+
+
+def _replace_on_changes_keys(typ: str, name: str, paths: tuple[str, ...]) -> frozenset[str]:
+    """The input keys a replaceOnChanges option names: a plain key matches any change under it
+    (step_generator.go applyReplaceOnChanges, PropertyPath.Contains); a Command's `triggers[*]`,
+    which pulumi-command's SDK adds to every registration, says what its provider already does."""
+    keys = set()
+    for path in paths:
+        if typ == T_COMMAND and path == "triggers[*]":
+            keys.add("triggers")
+        elif path in HANDLED_KEYS[typ]:
+            keys.add(path)
+        else:
+            raise HarnessError(
+                f"{typ} {name!r}: resource option replaceOnChanges={list(paths)} is not "
+                f"translated by the test harness (only top-level input keys)"
+            )
+    return frozenset(keys)
+
+
+def forces_replacement(typ: str, name: str, key: str, options: RegistrationOptions) -> bool:
+    """Whether a change of input `key` replaces the resource (its provider or replaceOnChanges)."""
+    return key in _REPLACING_KEYS[typ] or key in _replace_on_changes_keys(
+        typ, name, options.replace_on_changes
+    )
+
+
+def planned_diff(
+    typ: str, name: str, old: dict, new: dict, options: RegistrationOptions
+) -> tuple[dict, list[str], bool]:
+    """A resource registered again as its provider's Diff sees it: the planned inputs (with the
+    prior values the schema keeps), the changed keys, and whether they replace it. The engine
+    acts on it; tests/preview.py prints it as `pulumi preview` would."""
+    planned = _with_prior(typ, old, new)
+    changed = _changed_keys(typ, old, planned)
+    if changed and typ not in _REPLACING_KEYS:
+        raise HarnessError(
+            f"{typ} {name!r}: an update changing {changed} is not translated by the test harness"
+        )
+    return planned, changed, any(forces_replacement(typ, name, k, options) for k in changed)
+
+
+def _dependencies(rec: Record) -> set[str]:
+    """The URNs a resource depends on: its dependsOn and its inputs' property dependencies."""
+    urns = set(rec.options.dependencies)
+    for deps in rec.options.property_dependencies.values():
+        urns.update(deps)
+    return urns
+
+
+def _check_options(typ: str, name: str, options: RegistrationOptions) -> None:
+    """Refuses the resource options of a custom resource the harness does not translate."""
+
+    def refuse(option: str, value: Any) -> HarnessError:
+        return HarnessError(
+            f"{typ} {name!r}: resource option {option}={_short(value)} is not translated by the "
+            "test harness"
+        )
+
+    if options.ignore_changes:
+        raise refuse("ignoreChanges", list(options.ignore_changes))
+    if options.deleted_with:
+        raise refuse("deletedWith", options.deleted_with)
+    for alias in options.aliases:
+        # An alias only matters when it can name a record.  pulumi-docker's SDK aliases every
+        # Image to its v3 type token, which no record has: harmless.
+        spec = alias.get("spec") or {}
+        named = {key for key, value in spec.items() if value}
+        if "urn" in alias or named != {"type"} or spec["type"] in HANDLED_KEYS:
+            raise refuse("aliases", list(options.aliases))
+    if options.other_options:
+        raise refuse(options.other_options[0], "set")
+    _replace_on_changes_keys(typ, name, options.replace_on_changes)
+
+
+def _delete_before_replace(typ: str, inputs: dict, options: RegistrationOptions) -> bool:
+    """The option when set, else the provider's choice: pulumi-terraform-bridge
+    pkg/tfbridge/provider.go Diff asks for it when the ResourceInfo does (pulumi-docker
+    provider/resources.go: every Container) or when an autonamed `name` was set explicitly
+    (schema.go nameRequiresDeleteBeforeReplace: Networks and Volumes, whose `name` pulumi-docker
+    autonames with SetAutonaming); the Command and Image providers never ask for it."""
+    if options.delete_before_replace is not None:
+        return options.delete_before_replace
+    if typ == T_CONTAINER:
+        return True
+    return typ in (T_NETWORK, T_VOLUME) and bool(inputs.get("name"))
+
+
+# --------------------------------------------------------------------------------------------
 # Helpers
 
 _DURATION_UNITS = {
@@ -417,6 +688,42 @@ def _autoname(resource_name: str) -> str:
     return f"{resource_name}-{_secrets.token_hex(4)[:7]}"
 
 
+def _context_digest(context: str, dockerfile: str) -> str:
+    """A digest of a build context as pulumi-docker's hashContext (provider/provider.go) takes
+    it: the Dockerfile, then every file the ignore file (<Dockerfile>.dockerignore, else the
+    context's .dockerignore) lets through, by path, mode and content (a symlink by its target).
+    Only its changes matter: the value is not the provider's."""
+    patterns: list[str] = []
+    for ignore_file in (dockerfile + ".dockerignore", os.path.join(context, ".dockerignore")):
+        if os.path.isfile(ignore_file):
+            with open(ignore_file) as fh:
+                lines = (line.strip() for line in fh.read().splitlines())
+                patterns = [line for line in lines if line and not line.startswith("#")]
+            break
+    digest = hashlib.sha256()
+
+    def add(path: str, name: str) -> None:
+        content = hashlib.sha256()
+        if os.path.islink(path):
+            content.update(os.path.realpath(path).encode())
+        else:
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    content.update(chunk)
+        mode = os.lstat(path).st_mode
+        digest.update(f"{name}\0{mode:o}\0".encode() + content.digest())
+
+    add(dockerfile, "Dockerfile")
+    included = docker.utils.build.exclude_paths(
+        context, patterns, dockerfile=os.path.relpath(dockerfile, context)
+    )
+    for rel in sorted(included):
+        path = os.path.join(context, rel)
+        if os.path.islink(path) or os.path.isfile(path):
+            add(path, rel)
+    return digest.hexdigest()
+
+
 @dataclass
 class Record:
     """One object the harness created (or adopted), in creation order."""
@@ -431,6 +738,8 @@ class Record:
     outputs: dict = field(default_factory=dict)
     spec: Optional[dict] = None  # containers: the translated create plan (see ``_container_plan``)
     resource_id: Optional[str] = None  # the id returned to the Pulumi engine
+    # the registration's options (dependencies, retainOnDelete, ...), as the state keeps them
+    options: RegistrationOptions = field(default_factory=RegistrationOptions)
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,9 +779,13 @@ class DockerEngine(pulumi.runtime.Mocks):
         self._inflight = 0
         self._idle = threading.Condition(self._lock)
         self.invocations: list[tuple[str, dict]] = []
-        # During an update: the previous run's live records by (type, name), and those seen.
+        # Options of registrations whose new_resource has not run yet, by (type, name).
+        self._pending_options: dict[tuple[str, str], RegistrationOptions] = {}
+        # During an update: the previous run's live records by (type, name), those registered
+        # again, and the old instances of create-before-delete replacements.
         self._previous: Optional[dict[tuple[str, str], Record]] = None
         self._seen: set[tuple[str, str]] = set()
+        self._condemned: list[Record] = []
 
     # ---- public API --------------------------------------------------------------------
 
@@ -483,18 +796,19 @@ class DockerEngine(pulumi.runtime.Mocks):
             return list(self._records)
 
     def record(self, resource_name: str, typ: Optional[str] = None) -> Record:
-        """The (single) record of a resource by its Pulumi name (and optionally type)."""
+        """The record of a resource by its Pulumi name (and optionally type): after a
+        replacement, the newest instance."""
         with self._lock:
             found = [
                 r
                 for r in self._records
                 if r.name == resource_name and (typ is None or r.typ == typ)
             ]
-        if len(found) != 1:
+        if not found or len({r.typ for r in found}) != 1:
             raise KeyError(
                 f"{len(found)} records named {resource_name!r}" + (f" of type {typ}" if typ else "")
             )
-        return found[0]
+        return found[-1]
 
     def container_spec(self, resource_name: str) -> dict:
         """A deep copy of the translated create plan of a container resource."""
@@ -530,29 +844,32 @@ class DockerEngine(pulumi.runtime.Mocks):
         with self._lock:
             self._previous = {(r.typ, r.name): r for r in self._records if not r.removed}
             self._seen = set()
+            self._condemned = []
 
-    def finish_update(self, retained: frozenset[tuple[str, str]] = frozenset()) -> list[Record]:
-        """Deletes what the update's program run no longer registers, newest first, as the
-        Pulumi engine does after creates and updates; `retained` names (type, name) pairs the
-        previous run registered with ``retainOnDelete`` (left in Docker, dropped from state).
-        Returns the records deleted or dropped."""
-        if self._previous is None:
-            raise HarnessError("finish_update without begin_update")
-        gone = [
-            rec
-            for rec in reversed(self.records)
-            if (rec.typ, rec.name) in self._previous
-            and (rec.typ, rec.name) not in self._seen
-            and not rec.removed
-        ]
-        self._previous = None
-        for rec in gone:
-            if (rec.typ, rec.name) in retained:
-                rec.created = False  # no longer ours: like Pulumi, leave it in Docker
-                rec.removed = True
-            else:
-                self._delete(rec)
-        return gone
+    def finish_update(self) -> list[Record]:
+        """Ends the update as the Pulumi engine does once the program's registrations are done
+        (step_generator.go ``GenerateDeletes``, ``ScheduleDeletes``): deletes the old instances
+        of create-before-delete replacements and what the run no longer registers, dependents
+        before their dependencies (recorded dependencies, property dependencies and parents).
+        A resource registered with ``retainOnDelete`` is left in Docker and only dropped; one
+        registered with ``protect`` that is no longer registered raises :class:`HarnessError`.
+        Returns the records deleted or dropped, in that order."""
+        with self._lock:
+            if self._previous is None:
+                raise HarnessError("finish_update without begin_update")
+            replaced = self._condemned
+            unregistered = [
+                rec
+                for key, rec in self._previous.items()
+                if key not in self._seen and not rec.removed
+            ]
+            self._previous, self._condemned = None, []
+        replaced_ids = {id(rec) for rec in replaced}
+        done = []
+        for rec in reversed(self._dependency_order(replaced + unregistered)):
+            self._delete_step(rec, replacing=id(rec) in replaced_ids)
+            done.append(rec)
+        return done
 
     def teardown(self, remove_images: bool = False) -> None:
         """Remove what was created, newest first: containers, command deletes, networks, then the
@@ -584,6 +901,11 @@ class DockerEngine(pulumi.runtime.Mocks):
 
     # ---- Mocks interface ---------------------------------------------------------------
 
+    def before_register(self, options: RegistrationOptions) -> None:
+        """Receives a registration's resource options before its ``new_resource`` runs."""
+        with self._lock:
+            self._pending_options[(options.type, options.name)] = options
+
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.invocations.append((args.token, dict(args.args)))
         raise HarnessError(
@@ -591,33 +913,35 @@ class DockerEngine(pulumi.runtime.Mocks):
         )
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        typ, name = args.typ, args.name
+        with self._lock:
+            # a registration without the monitor's hook (a direct call) has no options
+            options = self._pending_options.pop((typ, name), RegistrationOptions(typ, name))
         if not args.custom:
             # Component resources: nothing to create.
             return f"{args.name}-component", {}
-        typ, name = args.typ, args.name
         if typ.startswith("pulumi:providers:"):
             # Explicit provider instances: only a default-configured one is meaningful here.
             inputs = _plain(dict(args.inputs), f"{typ} {name!r}")
             _check_keys(typ, name, inputs, {"version": None, "pluginDownloadURL": None})
             return f"{name}-provider", inputs
-        handler = self._handlers().get(typ)
-        if handler is None:
+        if typ not in self._handlers():
             raise HarnessError(
                 f"resource type {typ!r} ({name!r}) is not translated by the test harness"
             )
         inputs = _plain(dict(args.inputs), f"{typ} {name!r}")
         _check_keys(typ, name, inputs, HANDLED_KEYS[typ])
+        _check_options(typ, name, options)
         with self._lock:
             self._inflight += 1
         try:
+            if typ == T_IMAGE:
+                inputs = self._check_image(name, inputs)
             previous = self._registered_before(typ, name)
-            if previous is not None:
-                return self._update(previous, inputs)
-            resource_id, outputs = handler(name, inputs)
-            created = self._latest(typ, name)
-            # What the engine got back: an unchanged resource in a later run returns the same.
-            created.resource_id, created.outputs = resource_id, outputs
-            return resource_id, outputs
+            if previous is None or previous.removed:
+                # new, or deleted earlier in this run as a dependent of a replacement
+                return self._create(typ, name, inputs, options)
+            return self._update(previous, inputs, options)
         except HarnessError:
             raise
         except docker.errors.APIError as exc:
@@ -640,31 +964,151 @@ class DockerEngine(pulumi.runtime.Mocks):
         with self._lock:
             return next(r for r in reversed(self._records) if r.typ == typ and r.name == name)
 
-    def _update(self, previous: Record, inputs: dict) -> tuple[str, dict]:
-        if previous.inputs == inputs:
-            return str(previous.resource_id), previous.outputs
-        changed = sorted(
-            k for k in set(previous.inputs) | set(inputs) if previous.inputs.get(k) != inputs.get(k)
-        )
-        if previous.typ != T_COMMAND:
-            raise HarnessError(
-                f"{previous.typ} {previous.name!r}: an update changing {changed} is not "
-                "translated by the test harness"
-            )
-        if "triggers" in changed:
-            # Replacement, create before delete (a Command has no name to collide on).
-            resource_id, outputs = self._command(previous.name, inputs)
-            self._latest(previous.typ, previous.name).resource_id = resource_id
-            self._latest(previous.typ, previous.name).outputs = outputs
-            self._delete(previous)
-            return resource_id, outputs
-        script = inputs.get("update") or inputs.get("create")
-        stdout, stderr = (
-            self._run_command(previous.name, inputs, script, "update") if script else ("", "")
-        )
-        previous.inputs = inputs
-        previous.outputs = {**inputs, "stdout": stdout, "stderr": stderr}
+    def _create(
+        self, typ: str, name: str, inputs: dict, options: RegistrationOptions
+    ) -> tuple[str, dict]:
+        resource_id, outputs = self._handlers()[typ](name, inputs)
+        created = self._latest(typ, name)
+        # What the engine got back: an unchanged resource in a later run returns the same.
+        created.resource_id, created.outputs, created.options = resource_id, outputs, options
+        return resource_id, outputs
+
+    def _update(
+        self, previous: Record, inputs: dict, options: RegistrationOptions
+    ) -> tuple[str, dict]:
+        """A registration of a resource the previous run has: same, update or replace."""
+        typ, name = previous.typ, previous.name
+        planned, changed, replace = planned_diff(typ, name, previous.inputs, inputs, options)
+        if replace:
+            # a new instance: no prior values to keep
+            return self._replace(previous, inputs, options)
+        inputs = planned
+        if typ == T_CONTAINER and changed:
+            previous.outputs = self._update_container(previous, inputs, changed)
+        elif typ == T_COMMAND and changed:
+            previous.outputs = self._update_command(previous, inputs)
+        elif typ == T_IMAGE and changed:
+            # provider.go Update builds again: a new local image id, so a new repoDigest; the
+            # resource id (the first image name) stays
+            image_id, previous.outputs = self._build_image(name, inputs)
+            previous.docker_id, previous.docker_name = image_id, inputs["imageName"]
+        elif changed:  # RemoteImage keepLocally/forceRemove: read by Delete
+            previous.outputs = {**previous.outputs, **inputs}
+        # the state takes the new inputs and options (a same step too)
+        previous.inputs, previous.options = inputs, options
         return str(previous.resource_id), previous.outputs
+
+    def _replace(
+        self, previous: Record, inputs: dict, options: RegistrationOptions
+    ) -> tuple[str, dict]:
+        """step_generator.go continueStepsFromDiff, replacement: delete-before-replace (after the
+        dependents it condemns) when the option or the provider asks for it, else create now and
+        leave the old instance to finish_update."""
+        typ, name = previous.typ, previous.name
+        if options.protect and previous.options.protect:
+            raise HarnessError(
+                f"{typ} {name!r}: unable to replace resource {options.urn!r} as it is currently "
+                "marked for protection"
+            )
+        if not _delete_before_replace(typ, inputs, options):
+            created = self._create(typ, name, inputs, options)
+            with self._lock:
+                self._condemned.append(previous)
+            return created
+        dependents = self._dependent_replacements(previous)
+        for dependent in dependents:
+            if dependent.options.protect:
+                raise HarnessError(
+                    f"{typ} {name!r}: unable to replace resource {dependent.options.urn!r} as "
+                    f"part of replacing {previous.options.urn!r} as it is currently marked for "
+                    "protection"
+                )
+        # dependents before their dependencies, then the resource itself
+        for dependent in reversed(dependents):
+            self._delete_step(dependent, replacing=True)
+        self._delete_step(previous, replacing=True)
+        return self._create(typ, name, inputs, options)
+
+    def _dependent_replacements(self, root: Record) -> list[Record]:
+        """step_generator.go calculateDependentReplacements: the previous run's resources, not
+        registered yet in this run, that depend on `root` (transitively, through any dependency)
+        and would be replaced once the inputs fed by a replaced resource become unknown; in
+        dependency order."""
+        if not root.options.urn:
+            return []
+        with self._lock:
+            candidates = [
+                rec
+                for key, rec in (self._previous or {}).items()
+                if key not in self._seen and not rec.removed and rec.options.urn
+            ]
+        dependents, replaced = {root.options.urn}, {root.options.urn}
+        found: list[Record] = []
+        for rec in self._dependency_order(candidates):
+            if not _dependencies(rec) & dependents:
+                continue
+            dependents.add(rec.options.urn)
+            unknown = [
+                key
+                for key, urns in rec.options.property_dependencies.items()
+                if replaced.intersection(urns)
+            ]
+            if unknown and rec.typ not in _REPLACING_KEYS:
+                raise HarnessError(
+                    f"{rec.typ} {rec.name!r}: whether replacing {root.typ} {root.name!r} "
+                    f"replaces it (its inputs {unknown} depend on it) is not translated by the "
+                    "test harness"
+                )
+            if any(forces_replacement(rec.typ, rec.name, k, rec.options) for k in unknown):
+                found.append(rec)
+                replaced.add(rec.options.urn)
+        return found
+
+    def _dependency_order(self, records: list[Record]) -> list[Record]:
+        """`records` ordered so that each comes after those of them it depends on (through
+        dependencies, property dependencies or its parent); creation order otherwise."""
+        with self._lock:
+            position = {id(r): i for i, r in enumerate(self._records)}
+        remaining = sorted(records, key=lambda r: position[id(r)])
+        ordered: list[Record] = []
+        while remaining:
+            urns = {r.options.urn for r in remaining} - {""}
+            ready = [
+                r
+                for r in remaining
+                if not ((_dependencies(r) | {r.options.parent}) - {r.options.urn}) & urns
+            ]
+            if not ready:
+                raise HarnessError(
+                    "dependency cycle among " + ", ".join(f"{r.typ} {r.name!r}" for r in remaining)
+                )
+            ordered += ready
+            placed = {id(r) for r in ready}
+            remaining = [r for r in remaining if id(r) not in placed]
+        return ordered
+
+    def _delete_step(self, rec: Record, replacing: bool) -> None:
+        """pulumi/pulumi pkg/resource/deploy/step.go DeleteStep.Apply: a protected resource is
+        not deleted (unless replaced: checked before), a retainOnDelete one is only dropped
+        from the state, any other is deleted by its provider."""
+        if rec.options.protect and not replacing:
+            raise HarnessError(
+                f"{rec.typ} {rec.name!r}: resource {rec.options.urn!r} cannot be deleted because "
+                "it is protected"
+            )
+        if rec.options.retain_on_delete:
+            rec.created = False  # no longer ours: left in Docker
+            rec.removed = True
+            return
+        try:
+            if rec.typ == T_IMAGE:
+                rec.removed = True  # provider.go Delete does nothing: the image stays
+            else:
+                self._delete(rec)
+        except docker.errors.APIError as exc:
+            raise HarnessError(
+                f"{rec.typ} {rec.name!r}: Docker API error while deleting: {exc}"
+            ) from exc
 
     # ---- dispatch ----------------------------------------------------------------------
 
@@ -698,7 +1142,10 @@ class DockerEngine(pulumi.runtime.Mocks):
 
     # ---- docker:index/image:Image ------------------------------------------------------
 
-    def _image(self, name: str, inputs: dict) -> tuple[str, dict]:
+    def _check_image(self, name: str, inputs: dict) -> dict:
+        """provider.go Check: the image name and Dockerfile are checked, and the digest of the
+        build context (hashContext) is added as build.contextDigest, so that an edited context
+        is a change (an Update: a new build)."""
         typ = T_IMAGE
         image_name = inputs.get("imageName")
         if not image_name:
@@ -709,6 +1156,14 @@ class DockerEngine(pulumi.runtime.Mocks):
                 f"got {inputs.get('skipPush')!r})"
             )
         self._check_prefix(typ, name, "imageName", image_name)
+        _, abs_context, abs_dockerfile = self._image_paths(name, inputs)
+        build = {**(inputs.get("build") or {})}
+        build["contextDigest"] = _context_digest(abs_context, abs_dockerfile)
+        return {**inputs, "build": build}
+
+    def _image_paths(self, name: str, inputs: dict) -> tuple[str, str, str]:
+        """The build context as given, and the absolute context and Dockerfile paths."""
+        typ = T_IMAGE
         build = inputs.get("build") or {}
         cwd = self._cwd()
         context = build.get("context") or "."
@@ -735,6 +1190,20 @@ class DockerEngine(pulumi.runtime.Mocks):
             raise HarnessError(
                 f"{typ} {name!r}: build context {context!r} is not a directory (resolved against {cwd})"
             )
+        return context, abs_context, abs_dockerfile
+
+    def _image(self, name: str, inputs: dict) -> tuple[str, dict]:
+        image_id, outputs = self._build_image(name, inputs)
+        image_name = inputs["imageName"]
+        self._add(Record(T_IMAGE, name, image_id, image_name, True, inputs=inputs, outputs=outputs))
+        return image_name, outputs
+
+    def _build_image(self, name: str, inputs: dict) -> tuple[str, dict]:
+        """Builds the image (dockerBuild); returns the local image id and the outputs."""
+        typ = T_IMAGE
+        image_name = inputs["imageName"]
+        build = inputs.get("build") or {}
+        context, abs_context, abs_dockerfile = self._image_paths(name, inputs)
         rel_dockerfile = os.path.relpath(abs_dockerfile, abs_context)
         platform = build.get("platform")
         if platform:
@@ -789,8 +1258,7 @@ class DockerEngine(pulumi.runtime.Mocks):
                 "repoDigest": image_id,
             }
         )
-        self._add(Record(T_IMAGE, name, image_id, image_name, True, inputs=inputs, outputs=outputs))
-        return image_name, outputs
+        return image_id, outputs
 
     # ---- docker:index/remoteImage:RemoteImage ------------------------------------------
 
@@ -924,11 +1392,43 @@ class DockerEngine(pulumi.runtime.Mocks):
         self._add(Record(T_COMMAND, name, None, None, True, inputs=inputs, outputs=outputs))
         return f"{name}-{_secrets.token_hex(4)}", outputs
 
-    def _run_command(self, name: str, inputs: dict, script: str, phase: str) -> tuple[str, str]:
+    def _update_command(self, previous: Record, inputs: dict) -> dict:
+        """commandController.go Update: the new `update` script, else the new `create`, with
+        the previous run's stdout/stderr; with neither, the outputs keep them."""
+        outputs = {
+            **inputs,
+            "stdout": previous.outputs["stdout"],
+            "stderr": previous.outputs["stderr"],
+        }
+        script = inputs.get("update") or inputs.get("create")
+        if script:
+            stdout, stderr = self._run_command(
+                previous.name, inputs, script, "update", previous.outputs
+            )
+            outputs.update({"stdout": stdout, "stderr": stderr})
+        return outputs
+
+    def _run_command(
+        self,
+        name: str,
+        inputs: dict,
+        script: str,
+        phase: str,
+        previous_outputs: Optional[dict] = None,
+    ) -> tuple[str, str]:
+        """local/commandOutputs.go run: ``os.Environ()`` plus `environment` and, unless
+        addPreviousOutputInEnv is false, the previous stdout/stderr (update and delete)."""
         argv = list(inputs.get("interpreter") or ["/bin/sh", "-c"]) + [script]
         cwd = os.path.join(self._cwd(), inputs["dir"]) if inputs.get("dir") else self._cwd()
         env = dict(os.environ)
         env.update(_str_map(inputs.get("environment")))
+        if previous_outputs and inputs.get("addPreviousOutputInEnv") is not False:
+            for key, var in (
+                ("stdout", "PULUMI_COMMAND_STDOUT"),
+                ("stderr", "PULUMI_COMMAND_STDERR"),
+            ):
+                if previous_outputs.get(key):
+                    env[var] = previous_outputs[key]
         proc = subprocess.run(
             argv, cwd=cwd, env=env, input=(inputs.get("stdin") or "").encode(), capture_output=True
         )
@@ -1000,6 +1500,31 @@ class DockerEngine(pulumi.runtime.Mocks):
         cid = self._execute_container_plan(spec, rec)
         rec.outputs = self._container_outputs(inputs, cid)
         return cid, rec.outputs
+
+    def _update_container(self, rec: Record, inputs: dict, changed: list[str]) -> dict:
+        """resourceDockerContainerUpdate on the running container (see _CONTAINER_IN_PLACE);
+        the recorded plan becomes the new one, which a later delete or replacement uses."""
+        spec = self._container_plan(rec.name, {**inputs, "name": rec.docker_name})
+        api = self.client.api
+        if _CONTAINER_UPDATE_API.intersection(changed):
+            # The provider sends zeros for unset values, which the daemon reads as "unchanged"
+            # (moby container.UpdateContainer): the SDK leaving them out sends the same.
+            mib = 1024 * 1024
+            swap = int(inputs.get("memorySwap") or 0)
+            api.update_container(
+                rec.docker_id,
+                restart_policy=spec["body"]["HostConfig"]["RestartPolicy"],
+                cpu_shares=int(inputs.get("cpuShares") or 0),
+                mem_limit=int(inputs.get("memory") or 0) * mib,
+                mem_reservation=int(inputs.get("memoryReservation") or 0) * mib,
+                cpuset_cpus=inputs.get("cpuSet") or None,
+                memswap_limit=swap * mib if swap > 0 else swap,
+            )
+        was_kept_running = (rec.spec or {}).get("must_run", True)
+        if not was_kept_running and spec["must_run"] and spec["start"]:
+            api.start(rec.docker_id)  # must_run false -> true
+        rec.spec = spec
+        return self._container_outputs(inputs, rec.docker_id)
 
     def _container_plan(self, name: str, inputs: dict) -> dict:
         """Translate Container inputs into a Docker create body plus the post-create steps."""
@@ -1448,8 +1973,9 @@ class DockerEngine(pulumi.runtime.Mocks):
         if rec.typ == T_CONTAINER:
             self._delete_container(rec)
         elif rec.typ == T_COMMAND:
+            # commandController.go Delete: the delete script as recorded, previous outputs too
             if rec.inputs.get("delete"):
-                self._run_command(rec.name, rec.inputs, rec.inputs["delete"], "delete")
+                self._run_command(rec.name, rec.inputs, rec.inputs["delete"], "delete", rec.outputs)
         elif rec.typ == T_NETWORK:
             try:
                 api.remove_network(rec.docker_id)

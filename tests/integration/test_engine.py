@@ -8,6 +8,7 @@ import os
 import random
 import secrets
 import textwrap
+import time
 
 import pulumi
 import pytest
@@ -33,10 +34,14 @@ import pulumi_command as command
 import pulumi_docker as docker_
 import pulumi_random as random_
 
+from tests.programrun import RecordingMonitor, RegistrationOptions
+
 pytestmark = pytest.mark.integration
 quiet_unretrieved_harness_errors()
 
 BASE_IMAGE = os.environ.get("HARNESS_BASE_IMAGE", "local/debian:bookworm")
+T_COMMAND = "command:local:Command"
+MIB = 1024 * 1024
 
 DOCKERFILE = textwrap.dedent(f"""\
     FROM {BASE_IMAGE} AS base
@@ -53,7 +58,9 @@ DOCKERFILE = textwrap.dedent(f"""\
 
 def run(engine: DockerEngine, program):
     """Run an inline program under the deploying mock; returns the awaited value of its result."""
-    pulumi.runtime.set_mocks(engine, project="harness", stack="test", preview=False)
+    pulumi.runtime.set_mocks(
+        engine, project="harness", stack="test", preview=False, monitor=RecordingMonitor(engine)
+    )
     box = {}
 
     @pulumi.runtime.test
@@ -195,17 +202,19 @@ def test_local_command_semantics(tmp_path):
 
 
 def test_a_second_run_is_an_update(tmp_path):
-    """Unchanged: left alone; triggers changed: replaced (the old delete runs after the new
-    create); create changed: run again; no longer registered: deleted newest first, or only
-    dropped when retained; any other change: refused."""
+    """Unchanged: left alone; triggers changed: replaced, the new one created at once and the
+    old one's delete run by finish_update; create changed: run again; no longer registered:
+    deleted by finish_update, newest first (no dependencies recorded), or only dropped when
+    registered with retainOnDelete; any other change: refused."""
     eng = DockerEngine(program_dir=str(tmp_path))
     log = tmp_path / "log"
 
-    def command(name, tag, **extra):
+    def command(name, tag, retain=False, **extra):
         inputs = {"create": f"echo create-{tag} >> {log}", "delete": f"echo delete-{tag} >> {log}",
                   **extra}  # fmt: skip
+        eng.before_register(RegistrationOptions(T_COMMAND, name, retain_on_delete=retain))
         return eng.new_resource(
-            pulumi.runtime.MockResourceArgs("command:local:Command", name, inputs, custom=True)
+            pulumi.runtime.MockResourceArgs(T_COMMAND, name, inputs, custom=True)
         )
 
     def password(length):
@@ -215,8 +224,9 @@ def test_a_second_run_is_an_update(tmp_path):
     same_id, _ = command("same", "same")
     command("trig", "trig1", triggers=["a"])
     command("edit", "edit1")
-    for name in ("gone1", "gone2", "kept"):
+    for name in ("gone1", "gone2"):
         command(name, name)
+    command("kept", "kept", retain=True)
     password(16)
     log.write_text("")
 
@@ -225,10 +235,12 @@ def test_a_second_run_is_an_update(tmp_path):
     command("trig", "trig2", triggers=["b"])
     command("edit", "edit2")
     password(16)
-    gone = eng.finish_update(retained=frozenset({("command:local:Command", "kept")}))
+    assert log.read_text().split() == ["create-trig2", "create-edit2"]
+    gone = eng.finish_update()
     assert log.read_text().split() == [
-        "create-trig2", "delete-trig1", "create-edit2", "delete-gone2", "delete-gone1"]  # fmt: skip
-    assert [r.name for r in gone] == ["kept", "gone2", "gone1"]
+        "create-trig2", "create-edit2", "delete-gone2", "delete-gone1", "delete-trig1"]  # fmt: skip
+    assert [r.name for r in gone] == ["kept", "gone2", "gone1", "trig"]
+    assert eng.record("trig").inputs["triggers"] == ["b"] and not eng.record("trig").removed
 
     eng.begin_update()
     with pytest.raises(HarnessError, match=r"an update changing \['length'\] is not translated"):
@@ -550,3 +562,333 @@ def test_remote_image_never_pulls(engine, docker_client, tag):
     assert rec.docker_id == docker_client.images.get(BASE_IMAGE).id
     engine.teardown(remove_images=True)  # keepLocally: the base image must survive
     docker_client.images.get(BASE_IMAGE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Updates: a second program run over the same engine
+
+
+def update(engine: DockerEngine, program):
+    """`pulumi up` again: the program's registrations, then the deletes at the end."""
+    engine.begin_update()
+    out = run(engine, program)
+    return out, engine.finish_update()
+
+
+def container_events(client, since: float, names: set[str]) -> list[tuple[str, str, str]]:
+    """(action, name, id) of the engine's create/destroy events of these containers, in order."""
+    events = client.events(
+        since=since,
+        until=time.time() + 1,
+        decode=True,
+        filters={"type": "container", "event": ["create", "destroy"]},
+    )
+    found = []
+    for event in events:
+        name = event.get("Actor", {}).get("Attributes", {}).get("name")
+        if name in names:
+            found.append((event["Action"], name, event["id"]))
+    return found
+
+
+def test_container_update_in_place_keeps_the_container(engine, docker_client, tag):
+    """memory and restart: one ContainerUpdate on the running container; destroyGraceSeconds:
+    state only (a later delete uses it); the id, the process and the outputs' id stay."""
+
+    def program(memory, restart, grace):
+        return docker_.Container(
+            "c",
+            name=f"{tag}-c",
+            image=BASE_IMAGE,
+            command=["sleep", "infinity"],
+            init=True,
+            memory=memory,
+            restart=restart,
+            destroy_grace_seconds=grace,
+        ).id
+
+    first = run(engine, lambda: program(128, "no", 1))
+    started = docker_client.containers.get(first).attrs["State"]["StartedAt"]
+    second, gone = update(engine, lambda: program(96, "unless-stopped", 5))
+    assert second == first and gone == []
+    attrs = docker_client.containers.get(first).attrs
+    assert attrs["HostConfig"]["Memory"] == 96 * MIB
+    assert attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert attrs["State"]["StartedAt"] == started
+    assert engine.container_spec("c")["destroy_grace_seconds"] == 5
+    # an unchanged run is a no-op
+    assert update(engine, lambda: program(96, "unless-stopped", 5)) == (first, [])
+
+
+def test_delete_before_replace_deletes_dependents_first(engine, docker_client, tag, tmp_path):
+    """A container change the provider cannot apply (envs) replaces it, delete-before-replace
+    (the provider's default for containers): first its dependents that the replacement
+    replaces (the sidecar in its network namespace, the Command triggered by its id, whose
+    delete script runs while the old container still exists), then the container; then the
+    new container and, as the program registers them, the dependents. A dependsOn-only
+    Command is left alone; the named volume keeps its data."""
+    log = tmp_path / "log"
+    probe = f"docker inspect -f '{{{{.Id}}}}' {tag}-a"
+
+    def program(version):
+        vol = docker_.Volume("vol", name=f"{tag}-data")
+        a = docker_.Container(
+            "a",
+            name=f"{tag}-a",
+            image=BASE_IMAGE,
+            command=["sleep", "infinity"],
+            init=True,
+            envs=[f"VERSION={version}"],
+            volumes=[docker_.ContainerVolumeArgs(volume_name=vol.name, container_path="/data")],
+        )
+        side = docker_.Container(
+            "side",
+            name=f"{tag}-side",
+            image=BASE_IMAGE,
+            command=["sleep", "infinity"],
+            init=True,
+            network_mode=a.name.apply(lambda n: f"container:{n}"),
+        )
+        command.local.Command(
+            "turn",
+            create=f'echo "turn-create $({probe})" >> {log}',
+            delete=f'echo "turn-delete $({probe})" >> {log}',
+            triggers=[a.id],
+        )
+        command.local.Command(
+            "after",
+            create=f"echo after-create >> {log}",
+            delete=f"echo after-delete >> {log}",
+            opts=pulumi.ResourceOptions(depends_on=[a]),
+        )
+        return pulumi.Output.all(a=a.id, side=side.id)
+
+    first = run(engine, lambda: program(1))
+    a1 = docker_client.containers.get(first["a"])
+    exec_out(a1, ["sh", "-c", "echo keep-me > /data/marker"])
+    since = time.time()
+    second, gone = update(engine, lambda: program(2))
+    assert gone == []
+    a2 = docker_client.containers.get(f"{tag}-a")
+    assert second["a"] == a2.id != a1.id and second["side"] != first["side"]
+    assert "VERSION=2" in a2.attrs["Config"]["Env"]
+    assert exec_out(a2, ["cat", "/data/marker"]) == "keep-me"
+    side = docker_client.containers.get(f"{tag}-side")
+    assert exec_out(side, ["readlink", "/proc/self/ns/net"]) == exec_out(
+        a2, ["readlink", "/proc/self/ns/net"]
+    )
+    lines = log.read_text().splitlines()
+    assert [line for line in lines if line.startswith("turn")] == [
+        f"turn-create {a1.id}", f"turn-delete {a1.id}", f"turn-create {a2.id}"]  # fmt: skip
+    assert [line for line in lines if line.startswith("after")] == ["after-create"]
+    # the old sidecar went before the old container, the old container before the new one
+    assert container_events(docker_client, since, {f"{tag}-a", f"{tag}-side"}) == [
+        ("destroy", f"{tag}-side", first["side"]),
+        ("destroy", f"{tag}-a", a1.id),
+        ("create", f"{tag}-a", a2.id),
+        ("create", f"{tag}-side", second["side"]),
+    ]
+
+
+def test_command_update_runs_its_update_script(engine, tmp_path):
+    """A Command whose environment changed runs `update` (not create or delete), with the
+    previous stdout in PULUMI_COMMAND_STDOUT; its id stays."""
+    log = tmp_path / "log"
+
+    def program(who):
+        cmd = command.local.Command(
+            "cmd",
+            create="echo created",
+            update='echo "updated $WHO after [$PULUMI_COMMAND_STDOUT]"',
+            delete=f"echo deleted >> {log}",
+            environment={"WHO": who},
+        )
+        return pulumi.Output.all(id=cmd.id, stdout=cmd.stdout)
+
+    first = run(engine, lambda: program("a"))
+    assert first["stdout"] == "created"
+    second, gone = update(engine, lambda: program("b"))
+    assert second == {"id": first["id"], "stdout": "updated b after [created]"} and gone == []
+    assert not log.exists()
+
+
+def test_create_before_delete_with_a_fixed_name_collides(engine, docker_client, tag):
+    """deleteBeforeReplace=false overrides the provider: the new container is created first,
+    and Docker refuses its name while the old one exists, as it would for the provider."""
+
+    def program(version):
+        return docker_.Container(
+            "c",
+            name=f"{tag}-c",
+            image=BASE_IMAGE,
+            command=["sleep", "infinity"],
+            envs=[f"VERSION={version}"],
+            opts=pulumi.ResourceOptions(delete_before_replace=False),
+        ).id
+
+    first = run(engine, lambda: program(1))
+    engine.begin_update()
+    with pytest.raises(HarnessError, match="Conflict"):
+        run(engine, lambda: program(2))
+    assert docker_client.containers.get(f"{tag}-c").id == first
+
+
+def test_named_network_is_replaced_delete_first_with_its_containers(engine, docker_client, tag):
+    """A network label change replaces the network (every attribute is ForceNew); its name is
+    set, so the provider asks for delete-before-replace: the container attached to it goes
+    first and comes back on the new network."""
+    subnet = free_subnet(docker_client)
+
+    def program(label):
+        net = docker_.Network(
+            "net",
+            name=f"{tag}-net",
+            ipam_configs=[docker_.NetworkIpamConfigArgs(subnet=str(subnet))],
+            labels=[docker_.NetworkLabelArgs(label="harness.test", value=label)],
+        )
+        c = docker_.Container(
+            "c",
+            name=f"{tag}-c",
+            image=BASE_IMAGE,
+            command=["sleep", "infinity"],
+            init=True,
+            networks_advanced=[docker_.ContainerNetworksAdvancedArgs(name=net.name)],
+        )
+        return pulumi.Output.all(net=net.id, c=c.id)
+
+    first = run(engine, lambda: program("one"))
+    second, gone = update(engine, lambda: program("two"))
+    assert gone == [] and second["net"] != first["net"] and second["c"] != first["c"]
+    net = docker_client.networks.get(f"{tag}-net")
+    assert net.id == second["net"] and net.attrs["Labels"] == {"harness.test": "two"}
+    attached = docker_client.containers.get(second["c"]).attrs["NetworkSettings"]["Networks"]
+    assert attached[f"{tag}-net"]["NetworkID"] == second["net"]
+
+
+def test_image_rebuild_replaces_the_containers_using_it(engine, docker_client, tmp_path, tag):
+    """A changed build arg is an Image update: built again (new local id, new repoDigest);
+    the container whose image is the repoDigest is replaced. Unchanged inputs and build
+    context: nothing is built or replaced."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(DOCKERFILE)
+
+    def program(greeting):
+        image = docker_.Image(
+            "img",
+            image_name=f"{tag}-img:latest",
+            skip_push=True,
+            build=docker_.DockerBuildArgs(
+                context="app", target="final", args={"GREETING": greeting}
+            ),
+        )
+        c = docker_.Container(
+            "c",
+            name=f"{tag}-c",
+            image=image.repo_digest,
+            command=["sleep", "infinity"],
+            init=True,
+        )
+        return pulumi.Output.all(image=image.repo_digest, c=c.id)
+
+    first = run(engine, lambda: program("hi"))
+    assert update(engine, lambda: program("hi")) == (first, [])
+    second, gone = update(engine, lambda: program("bye"))
+    assert gone == [] and second["image"] != first["image"] and second["c"] != first["c"]
+    assert docker_client.images.get(f"{tag}-img:latest").id == second["image"]
+    assert exec_out(docker_client.containers.get(second["c"]), ["cat", "/greeting"]) == "bye"
+    # an edited build context is a change too (provider.go Check adds its digest): built
+    # again, the target stage unchanged gives the same image, so the container stays ...
+    dockerfile = tmp_path / "app" / "Dockerfile"
+    digest = engine.record("img").inputs["build"]["contextDigest"]
+    dockerfile.write_text(DOCKERFILE.replace("echo other", "echo another"))
+    assert update(engine, lambda: program("bye")) == (second, [])
+    assert engine.record("img").inputs["build"]["contextDigest"] != digest
+    # ... and a changed target stage a new image, so a new container
+    dockerfile.write_text(DOCKERFILE.replace("echo final", "echo edited"))
+    third, _ = update(engine, lambda: program("bye"))
+    assert third["image"] != second["image"] and third["c"] != second["c"]
+
+
+def test_finish_update_deletes_dependents_first_and_keeps_retained(engine, docker_client, tag):
+    """Resources no longer registered go at the end, each after what depends on it (the
+    container before its network, which Docker would refuse otherwise); a retainOnDelete
+    volume stays in Docker."""
+    subnet = free_subnet(docker_client)
+
+    def program(full):
+        if not full:
+            return "none"
+        net = docker_.Network(
+            "net",
+            name=f"{tag}-net",
+            ipam_configs=[docker_.NetworkIpamConfigArgs(subnet=str(subnet))],
+        )
+        vol = docker_.Volume(
+            "vol", name=f"{tag}-data", opts=pulumi.ResourceOptions(retain_on_delete=True)
+        )
+        return docker_.Container(
+            "c",
+            name=f"{tag}-c",
+            image=BASE_IMAGE,
+            command=["sleep", "infinity"],
+            init=True,
+            networks_advanced=[docker_.ContainerNetworksAdvancedArgs(name=net.name)],
+            volumes=[docker_.ContainerVolumeArgs(volume_name=vol.name, container_path="/data")],
+        ).id
+
+    run(engine, lambda: program(True))
+    _, gone = update(engine, lambda: program(False))
+    names = [r.name for r in gone]
+    assert set(names) == {"net", "vol", "c"} and names[0] == "c"
+    assert not docker_client.containers.list(all=True, filters={"name": f"{tag}-c"})
+    assert not docker_client.networks.list(names=[f"{tag}-net"])
+    docker_client.volumes.get(f"{tag}-data")  # retained (the fixture removes it)
+
+
+def test_untranslated_options_fail_loudly(engine, docker_client, tag):
+    def container(version=1, **options):
+        return docker_.Container(
+            "c",
+            name=f"{tag}-c",
+            image=BASE_IMAGE,
+            command=["sleep", "infinity"],
+            envs=[f"VERSION={version}"],
+            opts=pulumi.ResourceOptions(**options),
+        ).id
+
+    for options, match in (
+        ({"ignore_changes": ["envs"]}, "ignoreChanges"),
+        ({"replace_on_changes": ["envs[*]"]}, "replaceOnChanges"),
+        ({"aliases": [pulumi.Alias(name="old")]}, "aliases"),
+        ({"custom_timeouts": pulumi.CustomTimeouts(create="1m")}, "customTimeouts"),
+    ):
+        with pytest.raises(HarnessError, match=match):
+            run(engine, lambda options=options: container(**options))
+    assert engine.records == []
+
+    # protect: neither replaced nor deleted
+    run(engine, lambda: container(protect=True))
+    engine.begin_update()
+    with pytest.raises(HarnessError, match="marked for protection"):
+        run(engine, lambda: container(2, protect=True))
+    engine.begin_update()
+    run(engine, lambda: "nothing")
+    with pytest.raises(HarnessError, match="cannot be deleted because it is protected"):
+        engine.finish_update()
+    assert docker_client.containers.get(f"{tag}-c").attrs["State"]["Running"]
+
+
+def test_replace_on_changes_turns_an_update_into_a_replacement(engine, tag):
+    def program(memory):
+        return docker_.Container(
+            "c",
+            name=f"{tag}-c",
+            image=BASE_IMAGE,
+            command=["sleep", "infinity"],
+            memory=memory,
+            opts=pulumi.ResourceOptions(replace_on_changes=["memory"]),
+        ).id
+
+    first = run(engine, lambda: program(128))
+    second, gone = update(engine, lambda: program(96))
+    assert second != first and gone == []

@@ -22,6 +22,7 @@ from .vip_manager import VipManager
 
 IMAGE_CONTEXT = "images/patroni"  # relative to the project directory, where Pulumi runs
 LEADERS_TIMEOUT_S = 300
+PASSWORDS_TIMEOUT_S = 300
 
 
 class PatroniCitusCluster(pulumi.ComponentResource):
@@ -94,8 +95,27 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             opts=child,
         )
 
+        # Before every member (so on the first `up` before any container exists, and on a
+        # rotation before any member's files change): a new password must be the role's
+        # before a standby reconnects with it (scripts/member_config.py passwords).
+        def password_environment(c: render.Credentials) -> dict[str, str]:
+            return {"PC_SUPERUSER_PASSWORD": c.superuser, "PC_REPLICATION_PASSWORD": c.replication}
+
+        environment: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            credentials.apply(password_environment)
+        )
+        passwords = command.local.Command(
+            f"{name}-passwords",
+            create=render.passwords_command(settings, PASSWORDS_TIMEOUT_S),
+            environment=environment,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=etcd.ready),
+        )
+
         groups: list[PatroniCitusGroup] = []
         for group in settings.groups:
+            # One group after the other: a rolling change never waits on more members at once
+            # than `pulumi up --parallel` (4 x CPUs by default) can run.
+            before = [m.ready for m in groups[-1].deployed_members] if groups else []
             groups.append(
                 PatroniCitusGroup(
                     f"{name}-{group.label}",
@@ -105,7 +125,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                     image_ref,
                     credentials,
                     container_options=container_options,
-                    depends_on=etcd.containers,
+                    depends_on=[*etcd.containers, *etcd.ready, passwords, *before],
                     coordinator=groups[0].deployed_members if groups else (),
                     opts=child,
                 )
@@ -124,7 +144,8 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             )
             sidecars = vip.containers
 
-        patroni_containers = [m.container for g in groups for m in g.deployed_members]
+        deployed = [m for g in groups for m in g.deployed_members]
+        patroni_containers = [m.container for m in deployed]
         probe = command.local.Command(
             f"{name}-group-leaders",
             create=render.group_leaders_command(
@@ -132,7 +153,9 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             ),
             # Asked again whenever a member is replaced.
             triggers=[c.id for c in patroni_containers],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*patroni_containers, *sidecars]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[*(m.ready for m in deployed), *sidecars]
+            ),
         )
 
         self.vip = pulumi.Output.from_input(

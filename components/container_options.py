@@ -70,6 +70,19 @@ class ContainerOptions:
             ),
         )
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The shared arguments as plain data, for a container's revision hash."""
+        return {
+            "log_driver": self.log_driver,
+            "log_opts": dict(self.log_opts),
+            "health": [
+                self.health_interval,
+                self.health_timeout,
+                self.health_retries,
+                self.health_start_period,
+            ],
+        }
+
     def _logging(self, container_name: str) -> dict[str, Any]:
         """Keyword arguments for docker.Container: empty when logs stay with Docker's default."""
         if self.log_driver is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 import pulumi
+import pulumi_command as command
 import pulumi_docker as docker
 
 from policies import conventions
@@ -14,9 +15,14 @@ from .container_options import ContainerOptions
 from .data_volume import data_volume
 from .settings import Settings
 
+# Bounds the wait for a (re)created member to serve.
+READY_TIMEOUT_S = 300
+
 
 class EtcdCluster(pulumi.ComponentResource):
-    """N etcd members with static addresses and one named volume each."""
+    """N etcd members with static addresses and one named volume each. Each member waits
+    until the one before it serves, so a change that replaces them (an image upgrade) takes
+    one member down at a time and the cluster keeps its quorum."""
 
     client_endpoints: pulumi.Output[list[str]]
 
@@ -33,6 +39,7 @@ class EtcdCluster(pulumi.ComponentResource):
         super().__init__("patroni-citus:index:EtcdCluster", name, None, opts)
         scope = settings.cluster.scope
         self.containers: list[docker.Container] = []
+        self.ready: list[command.local.Command] = []
         for member in settings.etcd_members:
             child = f"{name}-{member.index + 1}"
             volume = data_volume(
@@ -52,6 +59,7 @@ class EtcdCluster(pulumi.ComponentResource):
                 image=image,
                 healthcheck=conventions.ETCD_HEALTHCHECK,
                 labels={"member": member.name, "data_path": conventions.ETCD_DATA_MOUNT},
+                depends_on=self.ready[-1:],
                 hostname=member.name,
                 command=render.etcd_command(settings, member),
                 networks_advanced=[
@@ -66,5 +74,13 @@ class EtcdCluster(pulumi.ComponentResource):
                 ],
             )
             self.containers.append(container)
+            self.ready.append(
+                command.local.Command(
+                    f"{child}-ready",
+                    create=render.etcd_ready_command(settings, member, READY_TIMEOUT_S),
+                    triggers=[container.id],
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
+                )
+            )
         self.client_endpoints = pulumi.Output.from_input(render.etcd_client_urls(settings))
         self.register_outputs({"client_endpoints": self.client_endpoints})

@@ -27,6 +27,7 @@ _EXTRA_LABELS = {
     "member_range": conventions.LABEL_MEMBER_RANGE,
     "vip": conventions.LABEL_VIP,
     "retain": conventions.LABEL_RETAIN,
+    "revision": conventions.LABEL_REVISION,
 }
 
 
@@ -35,10 +36,16 @@ def docker_labels(
 ) -> list[Label]:
     """Labels in pulumi-docker's list form, `[{label, value}]`, sorted for stable diffs.
     `extra` takes the other labels by their short names: member=, group=, data_path=,
-    member_range=, vip=, retain=; booleans are written in lowercase."""
-    values = {conventions.LABEL_CLUSTER: scope}
+    member_range=, vip=, retain=, revision=; booleans are written in lowercase, outputs
+    (a revision hash) passed on as they are."""
+    values: dict[str, pulumi.Input[str]] = {conventions.LABEL_CLUSTER: scope}
     if role is not None:
         values[conventions.LABEL_ROLE] = role
     for key, value in extra.items():
-        values[_EXTRA_LABELS[key]] = str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(value, pulumi.Output):
+            values[_EXTRA_LABELS[key]] = value
+        elif isinstance(value, bool):
+            values[_EXTRA_LABELS[key]] = str(value).lower()
+        else:
+            values[_EXTRA_LABELS[key]] = str(value)
     return [{"label": k, "value": v} for k, v in sorted(values.items())]

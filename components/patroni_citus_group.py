@@ -26,6 +26,7 @@ class DeployedMember:
     spec: Member  # the address plan's entry: name, group, index, address
     container: docker.Container
     volume: docker.Volume
+    ready: command.local.Command  # done once the member is healthy
 
     @property
     def name(self) -> str:
@@ -38,11 +39,18 @@ class DeployedMember:
 
 # Bounds the wait for Patroni to register a joining worker group, and each drain step.
 MEMBERSHIP_TIMEOUT_S = 300
+# Bounds each wait of a rolling change: a member's turn, its health, a restart, a switchover.
+ROLLOUT_TIMEOUT_S = 600
 
 
 class PatroniCitusGroup(pulumi.ComponentResource):
-    """The members of one group: container, static address, data volume, uploaded config; for a
-    Citus worker group also its membership in the cluster (joined on create, drained before
+    """The members of one group and what changes them without an outage. Per member: a turn
+    (waits, before a replacement, until no other member is down and hands leadership off),
+    the container with its data volume, its config (files written into the running container
+    and reloaded: local settings and passwords never replace it) and its readiness (healthy
+    before the next member's turn; leadership handed off before it goes). Per group: the
+    dynamic configuration kept as declared in the DCS, with restarts rolled when a setting
+    needs one; for a Citus worker group also its membership (joined on create, drained before
     its containers are destroyed)."""
 
     members: pulumi.Output[list[dict[str, Any]]]
@@ -65,32 +73,37 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         super().__init__("patroni-citus:index:PatroniCitusGroup", name, None, opts)
         scope = settings.cluster.scope
         limits = settings.patroni.resources
+        image_ref = pulumi.Output.from_input(image)
+        plans = [_ContainerPlan.of(settings, group, m, container_options) for m in group.members]
+
+        def revision_of(plan: _ContainerPlan) -> pulumi.Output[str]:
+            return image_ref.apply(lambda ref: render.revision(ref, plan.spec))
+
+        revisions = {plan.member.name: revision_of(plan) for plan in plans}
         deployed: list[DeployedMember] = []
-        for member in group.members:
+        for plan in plans:
+            member = plan.member
             child = f"{name}-{member.index + 1}"
             volume = data_volume(
                 f"{child}-data",
-                f"{member.name}-data",
+                plan.volume_name,
                 settings,
                 conventions.ROLE_PATRONI,
                 parent=self,
                 member=member.name,
             )
+            revision = revisions[member.name]
 
-            # Passwords reach the member only inside these uploaded files, never through
-            # environment variables or labels, and stay secret in the state.
-            def patroni_yaml_of(c: render.Credentials, m: Member = member) -> str:
-                return render.to_yaml(render.patroni_config(settings, group, m, c))
+            def turn_command(current: dict[str, str], m: Member = member) -> str:
+                return render.turn_command(settings, m, dict(current), ROLLOUT_TIMEOUT_S)
 
-            patroni_yaml = credentials.apply(patroni_yaml_of)
-            uploads = [_postgres_secret(conventions.PATRONI_CONFIG_PATH, patroni_yaml)]
-            if settings.citus.enabled:
-                uploads.append(
-                    _postgres_secret(
-                        conventions.PGPASS_PATH,
-                        credentials.apply(lambda c: render.pgpass(settings, c)),
-                    )
-                )
+            turn = command.local.Command(
+                f"{child}-turn",
+                create=pulumi.Output.all(**revisions).apply(turn_command),
+                # Replaced, so run again, whenever the container is about to be replaced.
+                triggers=[revision],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            )
             container = container_options.container(
                 child,
                 parent=self,
@@ -99,14 +112,10 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 name=member.name,
                 image=image,
                 healthcheck=conventions.PATRONI_HEALTHCHECK,
-                labels={
-                    "member": member.name,
-                    "group": group.number,
-                    "data_path": conventions.PATRONI_DATA_MOUNT,
-                },
-                depends_on=depends_on,
+                labels={**plan.labels, "revision": revision},
+                depends_on=[*depends_on, turn],
                 hostname=member.name,
-                command=["patroni"],
+                command=plan.spec["command"],
                 networks_advanced=[
                     docker.ContainerNetworksAdvancedArgs(
                         name=network.name, ipv4_address=str(member.address)
@@ -117,21 +126,48 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                         volume_name=volume.name, container_path=conventions.PATRONI_DATA_MOUNT
                     )
                 ],
-                uploads=uploads,
-                # Patroni stops PostgreSQL with a fast shutdown on SIGTERM; give it time.
-                stop_timeout=60,
-                destroy_grace_seconds=60,
+                stop_timeout=plan.spec["stop_timeout"],
+                destroy_grace_seconds=plan.spec["stop_timeout"],
                 memory=limits.memory_mb or None,
                 cpus=limits.cpus,
                 shm_size=limits.shm_size_mb,
             )
-            deployed.append(DeployedMember(member, container, volume))
+
+            # Passwords reach the member only in these files, never through environment
+            # variables, labels or command lines, and stay secret in the state.
+            def files_of(c: render.Credentials, m: Member = member) -> str:
+                return render.member_files(settings, group, m, c)
+
+            files: pulumi.Output[str] = pulumi.Output.secret(credentials.apply(files_of))
+            config = command.local.Command(
+                f"{child}-config",
+                create=render.member_write_command(member.name, ROLLOUT_TIMEOUT_S),
+                stdin=files,
+                # A new container gets its files again; a changed file is rewritten in place.
+                triggers=[container.id],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
+            )
+            wait_ready, hand_off = render.ready_commands(settings, group, member, ROLLOUT_TIMEOUT_S)
+            ready = command.local.Command(
+                f"{child}-ready",
+                create=wait_ready,
+                delete=hand_off,
+                triggers=[container.id],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[config]),
+            )
+            deployed.append(DeployedMember(member, container, volume, ready))
         self.deployed_members = tuple(deployed)
+        ready_members = [m.ready for m in deployed]
+        self.dynamic_config = command.local.Command(
+            f"{name}-dynamic-config",
+            create=render.group_config_command(settings, group, ROLLOUT_TIMEOUT_S),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=ready_members),
+        )
         if group.role == "worker":
             join, drain = render.citus_membership_commands(
                 settings, group, [m.name for m in coordinator], MEMBERSHIP_TIMEOUT_S
             )
-            # Depends on the group's and the coordinator's containers, so it is deleted (the
+            # Depends on the group's and the coordinator's members, so it is deleted (the
             # group drained) while they still run, and a failed drain keeps them.
             self.membership: Optional[command.local.Command] = command.local.Command(
                 f"{name}-membership",
@@ -139,10 +175,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 delete=drain,
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=[
-                        *(m.container for m in deployed),
-                        *(m.container for m in coordinator),
-                    ],
+                    depends_on=[*ready_members, *(m.ready for m in coordinator)],
                 ),
             )
         else:
@@ -153,12 +186,38 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         self.register_outputs({"members": self.members})
 
 
-def _postgres_secret(path: str, content: pulumi.Output[str]) -> docker.ContainerUploadArgs:
-    """A file only the postgres user can read, kept secret in the state."""
-    return docker.ContainerUploadArgs(
-        file=path,
-        content=pulumi.Output.secret(content),
-        owner=conventions.POSTGRES_UID,
-        group=conventions.POSTGRES_UID,
-        permissions="0600",
-    )
+@dataclass(frozen=True)
+class _ContainerPlan:
+    """A member container's arguments as plain data: what its revision hashes (with the
+    image) and what the container is built from, so the two cannot drift apart."""
+
+    member: Member
+    volume_name: str
+    labels: dict[str, object]
+    spec: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls, settings: Settings, group: Group, member: Member, options: ContainerOptions
+    ) -> _ContainerPlan:
+        limits = settings.patroni.resources
+        labels: dict[str, object] = {
+            "member": member.name,
+            "group": group.number,
+            "data_path": conventions.PATRONI_DATA_MOUNT,
+        }
+        volume_name = f"{member.name}-data"
+        spec: dict[str, Any] = {
+            "command": ["patroni"],
+            "labels": labels,
+            "network": settings.network.name,
+            "address": str(member.address),
+            "volume": volume_name,
+            "healthcheck": list(conventions.PATRONI_HEALTHCHECK),
+            # Patroni stops PostgreSQL with a fast shutdown on SIGTERM; give it time.
+            "stop_timeout": 60,
+            # Memory is not here: pulumi-docker changes it in place (docker update).
+            "limits": [limits.cpus, limits.shm_size_mb],
+            "shared": options.fingerprint(),
+        }
+        return cls(member, volume_name, labels, spec)

@@ -4,6 +4,8 @@ the shared conventions (policies/conventions.py)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,24 +118,10 @@ def patroni_config(
     }
     if settings.citus.enabled:
         config["citus"] = {"group": group.number, "database": settings.citus.database}
+    # Seeds a new cluster's DCS configuration; Patroni ignores it once the cluster exists, so
+    # each group's config resource keeps the DCS copy as declared (rollout.py config).
     config["bootstrap"] = {
-        "dcs": {
-            "ttl": p.ttl,
-            "loop_wait": p.loop_wait,
-            "retry_timeout": p.retry_timeout,
-            "maximum_lag_on_failover": p.maximum_lag_on_failover,
-            "synchronous_mode": p.synchronous_mode,
-            "failsafe_mode": p.failsafe_mode,
-            "postgresql": {
-                "use_pg_rewind": True,
-                "use_slots": True,
-                "parameters": {
-                    "password_encryption": "scram-sha-256",
-                    "wal_log_hints": "on",
-                    **dict(p.parameters),
-                },
-            },
-        },
+        "dcs": dynamic_config(settings),
         "initdb": [{"encoding": "UTF8"}, "data-checksums"],
     }
     config["postgresql"] = {
@@ -161,13 +149,55 @@ def patroni_config(
     return config
 
 
+def dynamic_config(settings: Settings) -> dict[str, Any]:
+    """Patroni's dynamic configuration, shared by every member of a group through the DCS."""
+    p = settings.patroni
+    return {
+        "ttl": p.ttl,
+        "loop_wait": p.loop_wait,
+        "retry_timeout": p.retry_timeout,
+        "maximum_lag_on_failover": p.maximum_lag_on_failover,
+        "synchronous_mode": p.synchronous_mode,
+        "failsafe_mode": p.failsafe_mode,
+        "postgresql": {
+            "use_pg_rewind": True,
+            "use_slots": True,
+            "parameters": {
+                "password_encryption": "scram-sha-256",
+                "wal_log_hints": "on",
+                **dict(p.parameters),
+            },
+        },
+    }
+
+
+def member_files(settings: Settings, group: Group, member: Member, credentials: Credentials) -> str:
+    """What a member's config resource writes into its container, in order (scripts/
+    member_config.py write): ~/.pgpass first, so it is there when Patroni starts."""
+    files = [
+        (conventions.PGPASS_PATH, pgpass(settings, credentials)),
+        (
+            conventions.PATRONI_CONFIG_PATH,
+            to_yaml(patroni_config(settings, group, member, credentials)),
+        ),
+    ]
+    return json.dumps(files)
+
+
+def revision(image: str, spec: dict[str, Any]) -> str:
+    """A short hash of everything a container's replacement would change (its image and
+    arguments): the rollout scripts tell current containers from pending ones by it."""
+    document = json.dumps({"image": image, "spec": spec}, sort_keys=True, default=str)
+    return hashlib.sha256(document.encode()).hexdigest()[:16]
+
+
 def to_yaml(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
 
 def pgpass(settings: Settings, credentials: Credentials) -> str:
     """The postgres user's ~/.pgpass: Citus connects between nodes as the superuser with
-    libpq, which finds the password here."""
+    libpq, and the day-2 scripts run psql in the members, both finding the password here."""
     password = credentials.superuser.replace("\\", "\\\\").replace(":", "\\:")
     return f"*:{conventions.POSTGRES_PORT}:*:{settings.patroni.superuser}:{password}\n"
 
@@ -234,3 +264,62 @@ def group_leaders_command(settings: Settings, containers: list[str], timeout_s: 
             *containers,
         ]
     )
+
+
+# --- day-2 commands (scripts/member_config.py, scripts/rollout.py) ---------------------------
+
+ROLLOUT = ["python3", "scripts/rollout.py"]
+MEMBER_CONFIG = ["python3", "scripts/member_config.py"]
+
+
+def _rollout(settings: Settings, timeout_s: int, *argv: str) -> str:
+    max_lag = str(settings.patroni.maximum_lag_on_failover)
+    return shlex.join([*ROLLOUT, "--timeout", str(timeout_s), "--max-lag", max_lag, *argv])
+
+
+def member_write_command(container: str, timeout_s: int) -> str:
+    return shlex.join([*MEMBER_CONFIG, "--timeout", str(timeout_s), "write", "--container",
+                       container])  # fmt: skip
+
+
+def turn_command(settings: Settings, member: Member, revisions: dict[str, str],
+                 timeout_s: int) -> str:  # fmt: skip
+    """Run before `member`'s container is replaced: waits for its turn in the group's roll."""
+    document = json.dumps(revisions, sort_keys=False)
+    return _rollout(settings, timeout_s, "turn", "--member", member.name, "--revisions", document)
+
+
+def ready_commands(settings: Settings, group: Group, member: Member,
+                   timeout_s: int) -> tuple[str, str]:  # fmt: skip
+    """The create and delete commands of a member's readiness resource: wait until it is
+    healthy; before it goes, hand its leadership off."""
+    members = ",".join(m.name for m in group.members)
+    return (
+        _rollout(settings, timeout_s, "ready", "--member", member.name, "--members", members),
+        _rollout(settings, timeout_s, "handoff", "--member", member.name, "--members", members),
+    )
+
+
+def etcd_ready_command(settings: Settings, member: Member, timeout_s: int) -> str:
+    members = ",".join(m.name for m in settings.etcd_members)
+    return _rollout(settings, timeout_s, "etcd-ready", "--member", member.name, "--members",
+                    members)  # fmt: skip
+
+
+def group_config_command(settings: Settings, group: Group, timeout_s: int) -> str:
+    members = ",".join(m.name for m in group.members)
+    desired = json.dumps(dynamic_config(settings), sort_keys=True)
+    return _rollout(settings, timeout_s, "config", "--members", members, "--desired", desired)
+
+
+def passwords_command(settings: Settings, timeout_s: int) -> str:
+    """Sets the database roles' passwords on every group's leader before the members' files
+    change; the passwords come from the environment (PC_SUPERUSER_PASSWORD,
+    PC_REPLICATION_PASSWORD), never the command line."""
+    groups = json.dumps([[m.name for m in g.members] for g in settings.groups])
+    argv = [*MEMBER_CONFIG, "--timeout", str(timeout_s), "passwords", "--groups", groups,
+            "--superuser", settings.patroni.superuser,
+            "--replication", settings.patroni.replication_user]  # fmt: skip
+    if settings.citus.enabled:
+        argv += ["--citus-database", settings.citus.database]
+    return shlex.join(argv)

@@ -28,6 +28,9 @@ LABEL_VIP = f"{LABEL_PREFIX}.vip"
 # carry protect, ignoreChanges, deleteBeforeReplace, aliases, customTimeouts,
 # additionalSecretOutputs and parent), so the component mirrors it in this volume label.
 LABEL_RETAIN = f"{LABEL_PREFIX}.retain"
+# A hash of what a container's replacement would change: the rollout tells current containers
+# from pending ones by it (scripts/rollout.py).
+LABEL_REVISION = f"{LABEL_PREFIX}.revision"
 
 # The values of LABEL_ROLE.
 Role = Literal["etcd", "patroni", "vip-manager", "cadvisor", "fluentd", "adminer"]

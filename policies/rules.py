@@ -976,20 +976,22 @@ def check_literal_secrets(res: Resource, config: Mapping[str, Any]) -> List[Viol
     fix = (
         "Fix: deliver the secret in a file instead (Patroni: in "
         f"{conventions.PATRONI_CONFIG_PATH} "
-        "uploaded with `uploads`; other images: upload a file and set <NAME>_FILE to its "
+        "written into the running container from a secret, as the member's config command "
+        "does; other images: upload a file and set <NAME>_FILE to its "
         "path), or rename the entry if it is not a secret."
     )
     arg_fix = (
         "Fix: deliver the secret in a file instead (Patroni: in "
         f"{conventions.PATRONI_CONFIG_PATH} "
-        "uploaded with `uploads`; PostgreSQL clients: a .pgpass file named by PGPASSFILE; "
+        "written into the running container from a secret, as the member's config command "
+        "does; PostgreSQL clients: a .pgpass file named by PGPASSFILE; "
         "other programs: their password-file option), or add the name to "
         "no-literal-secrets.allowedArgumentNames if it is not a secret."
     )
     url_fix = (
         "Fix: drop the password from the URL (scheme://user@host/... is fine) and deliver "
         "it in a file (PostgreSQL clients: a .pgpass file named by PGPASSFILE; Patroni: "
-        f"{conventions.PATRONI_CONFIG_PATH} uploaded with `uploads`)."
+        f"{conventions.PATRONI_CONFIG_PATH} written into the container from a secret)."
     )
     env_seen = (
         "the environment is readable by anyone who can run docker inspect and is stored "

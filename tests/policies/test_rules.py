@@ -1001,7 +1001,8 @@ def test_missing_data_path_label():
 
 SECRET_FIX = (
     "Fix: deliver the secret in a file instead (Patroni: in /etc/patroni/patroni.yml "
-    "uploaded with `uploads`; other images: upload a file and set <NAME>_FILE to its "
+    "written into the running container from a secret, as the member's config command "
+    "does; other images: upload a file and set <NAME>_FILE to its "
     "path), or rename the entry if it is not a secret."
 )
 
@@ -1069,14 +1070,15 @@ def test_secret_name_pattern_config():
 
 ARG_FIX = (
     "Fix: deliver the secret in a file instead (Patroni: in /etc/patroni/patroni.yml "
-    "uploaded with `uploads`; PostgreSQL clients: a .pgpass file named by PGPASSFILE; other "
+    "written into the running container from a secret, as the member's config command "
+    "does; PostgreSQL clients: a .pgpass file named by PGPASSFILE; other "
     "programs: their password-file option), or add the name to "
     "no-literal-secrets.allowedArgumentNames if it is not a secret."
 )
 URL_FIX = (
     "Fix: drop the password from the URL (scheme://user@host/... is fine) and deliver it "
     "in a file (PostgreSQL clients: a .pgpass file named by PGPASSFILE; Patroni: "
-    "/etc/patroni/patroni.yml uploaded with `uploads`)."
+    "/etc/patroni/patroni.yml written into the container from a secret)."
 )
 ARGV_SEEN = (
     "a command line is readable by anyone who can run docker inspect or ps on the host, "

@@ -166,21 +166,75 @@ def test_restart_policy_and_healthcheck_everywhere(runs, stack):
         assert c.inputs["healthcheck"]["tests"] == list(conventions.PATRONI_HEALTHCHECK)
 
 
-def test_uploads_carry_the_rendered_config_and_pgpass(runs):
+def member_files(run, member):
+    """The files a member's config command writes into its container, by path."""
+    config = run.named(f"{member}-config")
+    return dict(json.loads(config.inputs["stdin"]))
+
+
+def test_member_files_reach_the_running_container_through_its_config_command(runs):
     run = runs["dev"]
     member = run.named("citus-coord-2")
-    uploads = {u["file"]: u for u in member.inputs["uploads"]}
-    assert set(uploads) == {conventions.PATRONI_CONFIG_PATH, conventions.PGPASS_PATH}
-    for upload in uploads.values():
-        assert upload["permissions"] == "0600" and upload["owner"] == conventions.POSTGRES_UID
-    config = yaml.safe_load(uploads[conventions.PATRONI_CONFIG_PATH]["content"])
-    assert config["name"] == "citus-coord-2" and config["citus"]["group"] == 0
+    assert "uploads" not in member.inputs  # a changed file must not replace the container
+    config = run.named("citus-coord-2-config")
+    assert config.inputs["create"].endswith("write --container citus-coord-2")
+    assert config.inputs["triggers"] == [member.outputs.get("id", member.id)]
+    depends = {run.by_urn(u).name for u in config.options["dependencies"]}
+    assert "citus-coord-2" in depends
+    turn = {run.by_urn(u).name for u in run.named("citus-coord-2-turn").options["dependencies"]}
+    assert "citus-passwords" in turn  # roles rotated before any member changes
+    files = member_files(run, "citus-coord-2")
+    # ~/.pgpass first: it must be there when Patroni starts on its configuration.
+    assert list(files) == [conventions.PGPASS_PATH, conventions.PATRONI_CONFIG_PATH]
+    patroni = yaml.safe_load(files[conventions.PATRONI_CONFIG_PATH])
+    assert patroni["name"] == "citus-coord-2" and patroni["citus"]["group"] == 0
     assert (
-        config["postgresql"]["authentication"]["superuser"]["password"]
+        patroni["postgresql"]["authentication"]["superuser"]["password"]
         == f"{MOCK_PASSWORDS_PREFIX}citus-superuser-password"
     )
-    offline = runs["offline"].named("offline-pg-1")
-    assert [u["file"] for u in offline.inputs["uploads"]] == [conventions.PATRONI_CONFIG_PATH]
+    assert list(member_files(runs["offline"], "offline-pg-1")) == list(files)
+
+
+def test_passwords_reach_commands_only_as_secret_environment_or_stdin(runs):
+    run = runs["dev"]
+    passwords = run.named("citus-passwords")
+    assert set(passwords.inputs["environment"]) == {
+        "PC_SUPERUSER_PASSWORD",
+        "PC_REPLICATION_PASSWORD",
+    }
+    for command in run.of_type(COMMAND):
+        for key in ("create", "delete", "update"):
+            assert MOCK_PASSWORDS_PREFIX not in command.inputs.get(key, ""), command.name
+
+
+def test_each_member_is_gated_by_its_turn_and_readiness(runs):
+    run = runs["offline"]
+    for index in (1, 2, 3):
+        member = f"offline-pg-{index}"
+        container = run.named(member)
+        turn = run.named(f"{member}-turn")
+        ready = run.named(f"{member}-ready")
+        revision = labels(container)[conventions.LABEL_REVISION]
+        assert turn.inputs["triggers"] == [revision]
+        assert f"turn --member {member} --revisions" in turn.inputs["create"]
+        assert turn.urn in container.options["dependencies"]
+        assert ready.inputs["delete"].startswith("python3 scripts/rollout.py")
+        assert f"handoff --member {member} " in ready.inputs["delete"]
+    revisions = {labels(c)[conventions.LABEL_REVISION] for c in containers(run, "patroni")}
+    assert len(revisions) == 3  # each member's own arguments (address, volume) count
+    dynamic = run.named("offline-pg-dynamic-config")
+    desired = json.loads(dynamic.inputs["create"].split("--desired ", 1)[1].strip("'"))
+    assert desired["loop_wait"] == 2 and desired["synchronous_mode"] is True
+    depends = {run.by_urn(u).name for u in dynamic.options["dependencies"]}
+    assert depends == {f"offline-pg-{i}-ready" for i in (1, 2, 3)}
+
+
+def test_etcd_members_are_replaced_one_at_a_time(runs):
+    run = runs["offline"]
+    for index in (2, 3):
+        member = run.named(f"offline-etcd-{index}")
+        before = run.named(f"offline-etcd-{index - 1}-ready")
+        assert before.urn in member.options["dependencies"]
 
 
 def test_offline_citus_stack_is_the_seed_topology_on_debian_packages(runs):
@@ -201,8 +255,8 @@ def test_offline_citus_stack_is_the_seed_topology_on_debian_packages(runs):
     ]
     for etcd in containers(run, "etcd"):
         assert "--enable-v2=true" in etcd.inputs["command"]
-    worker = {u["file"]: u for u in run.named("offcitus-work2-1").inputs["uploads"]}
-    config = yaml.safe_load(worker[conventions.PATRONI_CONFIG_PATH]["content"])
+    worker = member_files(run, "offcitus-work2-1")
+    config = yaml.safe_load(worker[conventions.PATRONI_CONFIG_PATH])
     assert config["citus"] == {"group": 2, "database": "app"}
     assert "etcd" in config and "etcd3" not in config
     assert conventions.PGPASS_PATH in worker
@@ -217,7 +271,7 @@ def test_worker_groups_join_and_drain_through_a_membership_command(runs):
     assert work1.inputs["create"].startswith("python3 scripts/citus_group.py join --group 1 ")
     assert work1.inputs["delete"].startswith("python3 scripts/citus_group.py drain --group 1 ")
     depends = {run.by_urn(u).name for u in work1.options["dependencies"]}
-    assert {"citus-work1-1", "citus-work1-2", "citus-coord-1", "citus-coord-2"} <= depends
+    assert {f"citus-{m}-ready" for m in ("work1-1", "work1-2", "coord-1", "coord-2")} <= depends
     assert not [r for r in runs["offline"].of_type(COMMAND) if r.name.endswith("-membership")]
 
 
@@ -249,8 +303,8 @@ def test_images_and_dependencies(runs):
         member = run.named(sidecar.name.replace("citus-vip-", "citus-coord-"))
         assert member.urn in sidecar.options["dependencies"]
     probe = run.named("citus-group-leaders")
-    patroni_urns = {c.urn for c in containers(run, conventions.ROLE_PATRONI)}
-    assert patroni_urns <= set(probe.options["dependencies"])
+    ready = {run.named(f"{c.name}-ready").urn for c in containers(run, conventions.ROLE_PATRONI)}
+    assert ready <= set(probe.options["dependencies"])
     assert probe.inputs["create"].startswith("python3 scripts/group_leaders.py --groups 0,1,2 ")
 
 

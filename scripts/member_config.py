@@ -30,7 +30,16 @@ import sys
 import unicodedata
 from typing import Optional
 
-from patroni_api import StepError, cluster_view, container_state, docker, leader_of, log, retrying
+from patroni_api import (
+    StepError,
+    cluster_view,
+    container_state,
+    docker,
+    leader_of,
+    log,
+    retrying,
+    run_step,
+)
 
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 
@@ -193,13 +202,7 @@ def main() -> int:
     step.add_argument("--citus-database", default="",
                       help="with Citus: the database whose pg_dist_authinfo to update")  # fmt: skip
     step.set_defaults(run=passwords)
-    args = parser.parse_args()
-    try:
-        args.run(args)
-    except StepError as exc:
-        print(f"member_config {args.step}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(parser.parse_args(), "member_config")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Standard library only: these run with any python3 next to the Docker CLI."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -18,6 +19,16 @@ T = TypeVar("T")
 
 class StepError(RuntimeError):
     """A step that cannot go on; the message says what to look at."""
+
+
+def run_step(args: argparse.Namespace, program: str) -> int:
+    """Runs the chosen subcommand (`args.run`); a StepError is one line on stderr and exit 1."""
+    try:
+        args.run(args)
+    except StepError as exc:
+        print(f"{program} {args.step}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def log(message: str) -> None:

@@ -43,6 +43,7 @@ from patroni_api import (
     log,
     rest,
     retrying,
+    run_step,
     switchover,
     wait_for,
 )
@@ -265,13 +266,7 @@ def main() -> int:
     step.add_argument("--members", required=True)
     step.add_argument("--desired", required=True, help="the dynamic configuration, as JSON")
     step.set_defaults(run=configure)
-    args = parser.parse_args()
-    try:
-        args.run(args)
-    except StepError as exc:
-        print(f"rollout {args.step}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(parser.parse_args(), "rollout")
 
 
 if __name__ == "__main__":

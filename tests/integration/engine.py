@@ -839,6 +839,12 @@ class DockerEngine(pulumi.runtime.Mocks):
         rec.outputs = self._container_outputs(rec.inputs, new_id)
         return new_id
 
+    def rerun_command(self, resource_name: str) -> None:
+        """Runs a command's `create` again, as its replacement does when a resource its
+        `triggers` name is replaced (a member's config command after its container)."""
+        rec = self.record(resource_name, T_COMMAND)
+        self._run_command(rec.name, rec.inputs, rec.inputs["create"], "create")
+
     def begin_update(self) -> None:
         """The next program run updates what the previous runs created."""
         with self._lock:

@@ -113,6 +113,9 @@ def test_replacement_keeps_the_data_volume_and_rejoins(healthy):
     healthy.container(replica).exec_run(["sh", "-c", f"echo before-replacement > {marker_path}"])
     healthy.engine.remove_container(replica)
     healthy.engine.recreate_container(replica)
+    # Then, as in a Pulumi replacement, the member's config command (triggered by the
+    # container's id) writes its files into the new container.
+    healthy.engine.rerun_command(f"{replica}-config")
     marker = healthy.container(replica).exec_run(["cat", marker_path])
     assert marker.output.decode().strip() == "before-replacement"
     assert healthy.client.volumes.get(f"{replica}-data").id == volume.id

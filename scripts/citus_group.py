@@ -19,43 +19,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from typing import Callable, Optional
+
+from patroni_api import StepError, docker
 
 # Shards move with writes to them blocked for the move: no logical replication needed.
 TRANSFER_MODE = "block_writes"
 SKIP_VARIABLE = "PATRONI_CITUS_DRAIN"
 
 
-class GroupError(RuntimeError):
-    pass
-
-
-def docker(args: argparse.Namespace, *argv: str, stdin: Optional[str] = None) -> str:
-    """Runs one docker CLI command; a failure is a GroupError naming it, never a traceback."""
-    try:
-        result = subprocess.run(["docker", *argv], input=stdin, capture_output=True, text=True,
-                                timeout=args.timeout + 30)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise GroupError(
-            f"docker {' '.join(argv[:4])} ...: no answer in {args.timeout + 30}s"
-        ) from None
-    if result.returncode != 0:
-        raise GroupError(f"docker {' '.join(argv[:4])} ...: {result.stderr.strip()}")
-    return result.stdout.strip()
-
-
 def psql(container: str, args: argparse.Namespace, sql: str) -> str:
     # The server ends a statement that runs too long, so a stuck step fails with its reason.
     options = f"PGOPTIONS=-c statement_timeout={args.timeout}s"
     try:
-        return docker(args, "exec", "-e", options, container, "psql", "-X", "-v",
+        return docker("exec", "-e", options, container, "psql", "-X", "-v",
                       "ON_ERROR_STOP=1", "-tA", "-U", args.superuser, "-d", args.database,
-                      "-c", sql)  # fmt: skip
-    except GroupError as exc:
-        raise GroupError(f"{container}: {sql!r} failed: {exc}") from None
+                      "-c", sql, timeout=args.timeout + 30)  # fmt: skip
+    except StepError as exc:
+        raise StepError(f"{container}: {sql!r} failed: {exc}") from None
 
 
 def coordinator_leader(args: argparse.Namespace) -> str:
@@ -64,9 +47,9 @@ def coordinator_leader(args: argparse.Namespace) -> str:
         try:
             if psql(container, args, "SELECT NOT pg_is_in_recovery()") == "t":
                 return container
-        except GroupError:
+        except StepError:
             continue
-    raise GroupError(f"no coordinator leader among {', '.join(coordinators)}")
+    raise StepError(f"no coordinator leader among {', '.join(coordinators)}")
 
 
 def wait(what: str, probe: Callable[[], object], timeout: float) -> object:
@@ -77,10 +60,10 @@ def wait(what: str, probe: Callable[[], object], timeout: float) -> object:
             value = probe()
             if value:
                 return value
-        except GroupError as exc:
+        except StepError as exc:
             last = exc
         time.sleep(1)
-    raise GroupError(
+    raise StepError(
         f"timed out after {timeout:.0f}s waiting for {what}" + (f" ({last})" if last else "")
     )
 
@@ -134,7 +117,7 @@ def drain(args: argparse.Namespace) -> dict[str, object]:
         )
     )
     if not others and placements(leader, args):
-        raise GroupError(
+        raise StepError(
             f"worker group {args.group} is the last one holding shards: they have "
             f"nowhere to go, so it is not removed. To destroy the whole cluster, "
             f"run with {SKIP_VARIABLE}=skip"
@@ -148,7 +131,7 @@ def drain(args: argparse.Namespace) -> dict[str, object]:
         )
     remaining = placements(leader, args)
     if remaining:
-        raise GroupError(
+        raise StepError(
             f"worker group {args.group} still holds {remaining} shard placements "
             "after draining; it is not removed"
         )
@@ -158,18 +141,18 @@ def drain(args: argparse.Namespace) -> dict[str, object]:
     # longer registers the group. If it did so in between, say how to finish by hand.
     for host, port, _ in registered:
         psql(leader, args, f"SELECT citus_remove_node('{host}', {port})")
-    docker(args, "stop", "-t", "60", *args.members)
+    docker("stop", "-t", "60", *args.members, timeout=args.timeout + 30)
     time.sleep(5)
     if nodes(leader, args):
-        raise GroupError(
+        raise StepError(
             f"Patroni registered worker group {args.group} again while it was stopping; its "
             f"shards are drained. Start its members again (docker start "
             f"{' '.join(args.members)}) and run pulumi up again to retry: its nodes must answer "
             "while they are removed from pg_dist_node"
         )
     answers = f"{args.scope}\nYes I am aware\n"
-    docker(args, "exec", "-i", leader, "patronictl", "-c", args.config, "remove", args.scope,
-           "--group", str(args.group), stdin=answers)  # fmt: skip
+    docker("exec", "-i", leader, "patronictl", "-c", args.config, "remove", args.scope,
+           "--group", str(args.group), stdin=answers, timeout=args.timeout + 30)  # fmt: skip
     return {"group": args.group, "removed": [f"{h}:{p}" for h, p, _ in registered]}
 
 
@@ -191,7 +174,7 @@ def main() -> int:
     args.members = [m for m in args.members.split(",") if m]
     try:
         result = join(args) if args.action == "join" else drain(args)
-    except GroupError as exc:
+    except StepError as exc:
         print(f"citus_group {args.action} --group {args.group}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result))

@@ -65,15 +65,12 @@ def is_running(name: str) -> bool:
     return bool(state and state["State"]["Running"])
 
 
-def rest(member: str, method: str, path: str, body: Any = None, *, host: str = "",
-         timeout: float = 90) -> Any:  # fmt: skip
-    """One REST call made inside `member` (to its own API, or to `host` = address:port);
-    returns the parsed JSON answer, or the text when it is not JSON."""
+def rest(member: str, method: str, path: str, body: Any = None, *, timeout: float = 90) -> Any:
+    """One REST call made inside `member` to its own API; returns the parsed JSON answer, or
+    the text when it is not JSON."""
     argv = ["exec", member, "pc-rest", method, path]
     if body is not None:
         argv.append(json.dumps(body))
-    if host:
-        argv += ["--host", host]
     text = docker(*argv, "--timeout", str(timeout), timeout=timeout + 30)
     try:
         return json.loads(text) if text else None
@@ -103,7 +100,6 @@ class MemberView:
     state: str  # running, streaming, starting, stopped, ...
     lag: Optional[int]  # bytes behind the leader; None when unknown or for the leader
     pending_restart: bool
-    api_host: str  # address:port of its REST API
     nofailover: bool
 
     @property
@@ -131,14 +127,12 @@ def cluster_view(members: Sequence[str]) -> dict[str, MemberView]:
         view: dict[str, MemberView] = {}
         for entry in answer.get("members", []):
             lag = entry.get("lag")
-            api = entry.get("api_url", "")
             view[entry["name"]] = MemberView(
                 name=entry["name"],
                 role=entry.get("role", ""),
                 state=entry.get("state", ""),
                 lag=lag if isinstance(lag, int) else None,
                 pending_restart=bool(entry.get("pending_restart")),
-                api_host=api.split("//", 1)[-1].split("/", 1)[0],
                 nofailover=bool((entry.get("tags") or {}).get("nofailover")),
             )
         return view

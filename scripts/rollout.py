@@ -124,17 +124,7 @@ def hand_off(member: str, members: list[str], args: argparse.Namespace) -> None:
 
 
 def ready(args: argparse.Namespace) -> None:
-    members = args.members.split(",")
-    status = ""
-
-    def healthy() -> bool:
-        nonlocal status
-        view = cluster_view(members)
-        status = describe(view)
-        me = view.get(args.member)
-        return me is not None and me.healthy(args.max_lag)
-
-    wait_for(f"{args.member} to be healthy", healthy, args.timeout, 1.0, lambda: status)
+    status = wait_until_healthy(args.member, args.members.split(","), args)
     log(f"{args.member}: healthy ({status})")
 
 
@@ -233,7 +223,8 @@ def restart(member: MemberView, members: list[str], args: argparse.Namespace) ->
     wait_until_healthy(member.name, members, args)
 
 
-def wait_until_healthy(member: str, members: list[str], args: argparse.Namespace) -> None:
+def wait_until_healthy(member: str, members: list[str], args: argparse.Namespace) -> str:
+    """Waits until `member` is healthy; returns the group as it was then."""
     status = ""
 
     def healthy() -> bool:
@@ -243,6 +234,7 @@ def wait_until_healthy(member: str, members: list[str], args: argparse.Namespace
         return member in view and view[member].healthy(args.max_lag)
 
     wait_for(f"{member} to be healthy", healthy, args.timeout, 1.0, lambda: status)
+    return status
 
 
 def main() -> int:

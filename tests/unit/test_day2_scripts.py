@@ -37,7 +37,7 @@ def load_image_tool(name: str):
 
 def view(*members: tuple[str, str, str, int | None]) -> dict[str, MemberView]:
     return {
-        name: MemberView(name, role, state, lag, False, f"{name}:8008", False)
+        name: MemberView(name, role, state, lag, pending_restart=False, nofailover=False)
         for name, role, state, lag in members
     }
 

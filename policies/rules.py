@@ -19,6 +19,8 @@ resource both as resource-policy inputs and as stack-policy outputs):
   etcd member of the cluster named by its ``patroni-citus.cluster`` label;
 * role ``patroni`` plus ``patroni-citus.group`` makes a Patroni member of that Citus group;
 * role ``vip-manager`` marks the only containers allowed NET_ADMIN / NET_RAW;
+* role ``engine-proxy`` marks the only container allowed to bind-mount the engine's API socket
+  (and nothing else from the host);
 * ``patroni-citus.data-path`` on etcd/Patroni containers names where the data volume goes;
 * the ``docker:index/network:Network`` carries ``patroni-citus.member-range`` and
   ``patroni-citus.vip``; ``docker:index/volume:Volume`` resources labelled with role ``etcd``
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -751,6 +754,117 @@ def check_dangerous_capabilities(res: Resource, config: Mapping[str, Any]) -> Li
 
 
 # --------------------------------------------------------------------------------------------
+# Rule: engine-socket-only-on-the-engine-proxy (resource)
+# --------------------------------------------------------------------------------------------
+
+# Host paths of the Docker engine's API socket (/var/run is a symlink to /run on current
+# distributions, so both spellings). Components' engine.socket defaults to the first one; a stack
+# that moves it adds its path to the rule's socketPaths.
+DEFAULT_ENGINE_SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock")
+
+
+def _host_path(value: Any) -> Optional[str]:
+    """An absolute host path, normalised (``//x/./y/`` is ``/x/y``); None for anything else
+    (a volume name, a relative path, a non-string)."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        return None
+    return _norm_path("/" + posixpath.normpath(value).lstrip("/"))
+
+
+def _exposes(source: str, socket: str) -> bool:
+    """Whether a bind of host path ``source`` makes ``socket`` reachable in the container."""
+    return source == socket or source == "/" or socket.startswith(source + "/")
+
+
+def _host_binds(res: Resource) -> List[Tuple[str, str, Any, bool]]:
+    """A container's host bind mounts, known ones only: (which entry, e.g. ``mounts[0]``,
+    normalised host path, container path, read-only). ``mounts`` of type ``bind`` (an absent
+    type counts as bind, as in ``_data_mount``) and ``volumes`` with a ``hostPath``; an unknown
+    entry, type or source is left out (checked again at update)."""
+    out: List[Tuple[str, str, Any, bool]] = []
+    for i, m in enumerate(as_list(res.props.get("mounts"))):
+        if not isinstance(m, Mapping):
+            continue  # unknown entries
+        kind = m.get("type")
+        if is_unknown(kind) or (kind or "bind") != "bind":
+            continue  # unknown types, volume and tmpfs mounts
+        source = _host_path(m.get("source"))
+        if source is not None:
+            out.append((f"mounts[{i}]", source, m.get("target"), m.get("readOnly") is True))
+    for i, v in enumerate(as_list(res.props.get("volumes"))):
+        if not isinstance(v, Mapping):
+            continue
+        source = _host_path(v.get("hostPath"))
+        if source is not None:
+            out.append((f"volumes[{i}]", source, v.get("containerPath"), v.get("readOnly") is True))
+    return out
+
+
+def _socket_paths(config: Mapping[str, Any]) -> List[str]:
+    given = as_list(config.get("socketPaths")) or list(DEFAULT_ENGINE_SOCKET_PATHS)
+    paths = [p for p in (_host_path(s) for s in given) if p is not None]
+    return list(dict.fromkeys(paths))
+
+
+def check_engine_socket(res: Resource, config: Mapping[str, Any]) -> List[Violation]:
+    if res.type != CONTAINER:
+        return []
+    role = label(res, conventions.LABEL_ROLE)
+    if is_unknown(role):
+        return []  # cannot tell (yet) whether it is the engine proxy
+    sockets = _socket_paths(config)
+    shown_sockets = ", ".join(sockets)
+    proxy = conventions.ROLE_ENGINE_PROXY
+    who = (
+        f"{where(res)} (role {role})"
+        if role
+        else f"{where(res)} (no {conventions.LABEL_ROLE} label)"
+    )
+    out: List[Violation] = []
+    for entry, source, target, read_only in _host_binds(res):
+        at = f" at {target}" if isinstance(target, str) and target else ""
+        mount = f'host path "{source}"{at} ({entry}{", read-only" if read_only else ""})'
+        if role == proxy:
+            if source in sockets:
+                continue
+            out.append(
+                Violation(
+                    f"{who} bind-mounts {mount}; the engine proxy may mount nothing from the host "
+                    f"but the engine's API socket itself ({shown_sockets}), so that the socket "
+                    f"is all a compromised proxy holds. Fix: remove that mount (bind only the "
+                    f"socket file, at {conventions.ENGINE_SOCKET_PATH}), or add the path to "
+                    f"engine-socket-only-on-the-engine-proxy.socketPaths in the pack config if it "
+                    f"is where the engine's socket lives."
+                )
+            )
+            continue
+        exposed = [s for s in sockets if _exposes(source, s)]
+        if not exposed:
+            continue
+        what = (
+            "is the Docker engine's API socket"
+            if source in exposed
+            else f"holds the Docker engine's API socket ({', '.join(exposed)})"
+        )
+        ro = (
+            " A read-only bind does not help: it does not stop connect() on a Unix socket, so "
+            "every API call still goes through."
+            if read_only
+            else ""
+        )
+        out.append(
+            Violation(
+                f"{who} bind-mounts {mount}, which {what}: whoever can connect to it controls the "
+                f"engine, and through it the host (root-equivalent).{ro} Only the engine proxy "
+                f"(role {proxy}) may mount it. Fix: remove the mount and reach the engine through "
+                f"the engine proxy (tcp://<proxy>:{conventions.ENGINE_PROXY_PORT}, read-only "
+                f"requests only), or bind a narrower host path that does not contain the socket."
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # Rule: data-volumes (stack)
 # --------------------------------------------------------------------------------------------
 
@@ -1413,6 +1527,24 @@ RULES: List[Rule] = [
         "resource",
         check_dangerous_capabilities,
         MANDATORY,
+    ),
+    Rule(
+        "engine-socket-only-on-the-engine-proxy",
+        "Only the engine proxy (role engine-proxy) bind-mounts the Docker engine's API socket or "
+        "a host directory above it (/, /var, /var/run, /run, ...), read-only or not; the engine "
+        "proxy mounts nothing else from the host.",
+        "resource",
+        check_engine_socket,
+        MANDATORY,
+        {
+            "socketPaths": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": list(DEFAULT_ENGINE_SOCKET_PATHS),
+                "description": "Host paths of the Docker engine's API socket; a bind mount "
+                "of one of them, or of a directory above one, exposes the engine.",
+            }
+        },
     ),
     Rule(
         "data-volumes",

@@ -267,7 +267,7 @@ def test_correct_cluster_has_no_violation():
 
 def test_every_rule_is_registered_once():
     names = [r.name for r in R.RULES]
-    assert len(names) == len(set(names)) == 11
+    assert len(names) == len(set(names)) == 12
     assert R.RULES_BY_NAME["etcd-odd-quorum"].enforcement_level == R.MANDATORY
 
 
@@ -882,6 +882,274 @@ def test_only_added_capabilities_outside_the_default_set_count():
         lambda r: with_props(r, capabilities={"adds": UNKNOWN, "drops": ["NET_RAW"]}),
     )
     assert violations(graph) == {}
+
+
+# --------------------------------------------------------------------------------------------
+# engine-socket-only-on-the-engine-proxy
+# --------------------------------------------------------------------------------------------
+
+SOCKET = "/var/run/docker.sock"
+
+
+def bind(source: Any, target: Any, read_only: bool = False) -> Dict[str, Any]:
+    m: Dict[str, Any] = {"type": "bind", "source": source, "target": target}
+    if read_only:
+        m["readOnly"] = True
+    return m
+
+
+def sidecar(name: str, role: str, **props: Any) -> Resource:
+    """A compliant non-member container (engine proxy, cadvisor) as components/ creates them."""
+    base: Dict[str, Any] = {
+        "name": f"{CLUSTER}-{name}",
+        "image": IMAGE_ID,
+        "restart": "unless-stopped",
+        "labels": labels(cluster=CLUSTER, role=role),
+        "healthcheck": {"tests": ["CMD", "true"], "interval": "10s"},
+        "capabilities": {"drops": ["ALL"]},
+    }
+    base.update(props)
+    return res(R.CONTAINER, f"{CLUSTER}-{name}", base)
+
+
+def engine_proxy(*mounts: Dict[str, Any]) -> Resource:
+    return sidecar(
+        "engine-proxy", C.ROLE_ENGINE_PROXY, mounts=list(mounts or [bind(SOCKET, SOCKET)])
+    )
+
+
+def cadvisor(*mounts: Dict[str, Any]) -> Resource:
+    return sidecar("cadvisor", C.ROLE_CADVISOR, mounts=list(mounts))
+
+
+def socket_msg(who: str, mount: str, what: str, read_only: bool = False) -> str:
+    """``who`` is ``name (role r)`` or ``name (no patroni-citus.role label)``."""
+    name, _, role = who.partition(" ")
+    ro = (
+        " A read-only bind does not help: it does not stop connect() on a Unix socket, so every "
+        "API call still goes through."
+        if read_only
+        else ""
+    )
+    return (
+        f'Container "{name}" {role} bind-mounts {mount}, which {what}: whoever can connect to it '
+        f"controls the engine, and through it the host (root-equivalent).{ro} Only the engine "
+        f"proxy (role engine-proxy) may mount it. Fix: remove the mount and reach the engine "
+        f"through the engine proxy (tcp://<proxy>:2375, read-only requests only), or bind a "
+        f"narrower host path that does not contain the socket."
+    )
+
+
+def proxy_msg(mount: str, sockets: str = "/var/run/docker.sock, /run/docker.sock") -> str:
+    return (
+        f'Container "demo-engine-proxy" (role engine-proxy) bind-mounts {mount}; the engine proxy '
+        f"may mount nothing from the host but the engine's API socket itself ({sockets}), so that "
+        f"the socket is all a compromised proxy holds. Fix: remove that mount (bind only the "
+        f"socket file, at /var/run/docker.sock), or add the path to "
+        f"engine-socket-only-on-the-engine-proxy.socketPaths in the pack config if it is where "
+        f"the engine's socket lives."
+    )
+
+
+IS_SOCKET = "is the Docker engine's API socket"
+HOLDS_VAR_RUN = "holds the Docker engine's API socket (/var/run/docker.sock)"
+HOLDS_BOTH = "holds the Docker engine's API socket (/var/run/docker.sock, /run/docker.sock)"
+
+
+def test_the_engine_proxy_may_mount_the_socket():
+    graph = cluster() + [
+        engine_proxy(),
+        cadvisor(
+            bind("/sys", "/sys", read_only=True),
+            bind("/var/lib/docker", "/rootfs/var/lib/docker", read_only=True),
+        ),
+    ]
+    assert violations(graph) == {}
+    # either spelling of the socket, read-only or not, in mounts or volumes
+    for proxy in (
+        engine_proxy(bind("/run/docker.sock", SOCKET, read_only=True)),
+        with_props(
+            engine_proxy(), mounts=None, volumes=[{"hostPath": SOCKET, "containerPath": SOCKET}]
+        ),
+    ):
+        assert R.check_engine_socket(proxy, {}) == []
+
+
+def test_the_socket_on_a_patroni_member():
+    graph = change(
+        cluster(), "demo-g1-a", lambda r: with_props(r, mounts=[bind(SOCKET, "/docker.sock")])
+    )
+    assert violations(graph) == {
+        "engine-socket-only-on-the-engine-proxy": [
+            socket_msg(
+                "demo-g1-a (role patroni)",
+                'host path "/var/run/docker.sock" at /docker.sock (mounts[0])',
+                IS_SOCKET,
+            )
+        ]
+    }
+
+
+def test_read_only_directories_above_the_socket_on_cadvisor():
+    # what cadvisor's documentation suggests: / as /rootfs and /var/run, read-only
+    found = R.check_engine_socket(
+        cadvisor(
+            bind("/", "/rootfs", read_only=True),
+            bind("/var/run", "/var/run", read_only=True),
+            bind("/sys", "/sys", read_only=True),
+            bind("/var/lib/docker", "/var/lib/docker", read_only=True),
+        ),
+        {},
+    )
+    assert [v.message for v in found] == [
+        socket_msg(
+            "demo-cadvisor (role cadvisor)",
+            'host path "/" at /rootfs (mounts[0], read-only)',
+            HOLDS_BOTH,
+            read_only=True,
+        ),
+        socket_msg(
+            "demo-cadvisor (role cadvisor)",
+            'host path "/var/run" at /var/run (mounts[1], read-only)',
+            HOLDS_VAR_RUN,
+            read_only=True,
+        ),
+    ]
+
+
+def test_the_socket_as_a_host_path_volume_and_other_spellings():
+    vol = with_props(
+        cadvisor(),
+        mounts=None,
+        volumes=[
+            {"volumeName": "demo-cache", "containerPath": "/cache"},
+            {"hostPath": SOCKET, "containerPath": SOCKET, "readOnly": True},
+            {"hostPath": "//var/./run/", "containerPath": "/host-run"},
+            {"hostPath": "/run", "containerPath": "/host-run2"},
+            {"hostPath": "/var", "containerPath": "/host-var"},
+        ],
+    )
+    who = "demo-cadvisor (role cadvisor)"
+    assert [v.message for v in R.check_engine_socket(vol, {})] == [
+        socket_msg(
+            who,
+            'host path "/var/run/docker.sock" at /var/run/docker.sock (volumes[1], read-only)',
+            IS_SOCKET,
+            read_only=True,
+        ),
+        socket_msg(who, 'host path "/var/run" at /host-run (volumes[2])', HOLDS_VAR_RUN),
+        socket_msg(
+            who,
+            'host path "/run" at /host-run2 (volumes[3])',
+            "holds the Docker engine's API socket (/run/docker.sock)",
+        ),
+        socket_msg(who, 'host path "/var" at /host-var (volumes[4])', HOLDS_VAR_RUN),
+    ]
+    # a container without a role label is no engine proxy either
+    unlabelled = with_label(with_props(vol, volumes=vol.props["volumes"][:2]), C.LABEL_ROLE, None)
+    assert [v.message for v in R.check_engine_socket(unlabelled, {})] == [
+        socket_msg(
+            "demo-cadvisor (no patroni-citus.role label)",
+            'host path "/var/run/docker.sock" at /var/run/docker.sock (volumes[1], read-only)',
+            IS_SOCKET,
+            read_only=True,
+        )
+    ]
+
+
+def test_mounts_that_do_not_reach_the_socket():
+    c = cadvisor(
+        bind("/var/runner", "/a"),  # a sibling sharing a prefix, not a parent
+        bind("/var/run/docker.sock.d", "/b"),
+        bind("/run/user", "/c"),
+        {"type": "volume", "source": "run", "target": "/var/run"},  # a named volume
+        {"type": "tmpfs", "target": "/run"},
+        bind("relative/var/run", "/d"),
+    )
+    assert R.check_engine_socket(c, {}) == []
+
+
+def test_unknown_values_are_not_flagged():
+    for c in (
+        cadvisor(bind(UNKNOWN, "/var/run")),
+        cadvisor({"type": UNKNOWN, "source": "/var/run", "target": "/var/run"}),
+        cadvisor(UNKNOWN),
+        with_props(cadvisor(), mounts=UNKNOWN),
+        with_props(cadvisor(), mounts=None, volumes=[{"hostPath": UNKNOWN, "containerPath": "/x"}]),
+        with_label(cadvisor(bind("/", "/rootfs")), C.LABEL_ROLE, UNKNOWN),
+        with_props(engine_proxy(bind("/", "/rootfs")), labels=UNKNOWN),
+    ):
+        assert R.check_engine_socket(c, {}) == [], c.props
+    # a known mount is still checked next to an unknown one
+    found = R.check_engine_socket(cadvisor(UNKNOWN, bind("/run", "/run")), {})
+    assert len(found) == 1 and '"/run" at /run (mounts[1])' in found[0].message
+
+
+def test_the_engine_proxy_mounts_nothing_else_from_the_host():
+    proxy = engine_proxy(
+        bind(SOCKET, SOCKET),
+        bind("/", "/rootfs", read_only=True),
+        bind("/etc/haproxy", "/etc/haproxy"),
+        {"type": "volume", "source": "demo-cache", "target": "/cache"},  # not a host path
+    )
+    assert violations(cluster() + [proxy]) == {
+        "engine-socket-only-on-the-engine-proxy": [
+            proxy_msg('host path "/" at /rootfs (mounts[1], read-only)'),
+            proxy_msg('host path "/etc/haproxy" at /etc/haproxy (mounts[2])'),
+        ]
+    }
+
+
+def test_socket_paths_config():
+    rootless = "/run/user/1000/docker.sock"
+    cfg = {"socketPaths": [rootless]}
+    proxy = engine_proxy(bind(rootless, SOCKET))
+    user_dir = cadvisor(bind("/run/user/1000", "/host-user"))
+    assert R.check_engine_socket(proxy, cfg) == []
+    assert [v.message for v in R.check_engine_socket(user_dir, cfg)] == [
+        socket_msg(
+            "demo-cadvisor (role cadvisor)",
+            'host path "/run/user/1000" at /host-user (mounts[0])',
+            "holds the Docker engine's API socket (/run/user/1000/docker.sock)",
+        )
+    ]
+    # a given list replaces the defaults; without it the rootless socket is just another path
+    assert R.check_engine_socket(cadvisor(bind("/var/run", "/var/run")), cfg) == []
+    assert R.check_engine_socket(user_dir, {}) == []
+    assert [v.message for v in R.check_engine_socket(proxy, {})] == [
+        proxy_msg('host path "/run/user/1000/docker.sock" at /var/run/docker.sock (mounts[0])')
+    ]
+    # and through run_rules / the schema defaults
+    graph = cluster() + [proxy, user_dir]
+    assert list(violations(graph)) == ["engine-socket-only-on-the-engine-proxy"]
+    assert violations(graph, {"engine-socket-only-on-the-engine-proxy": cfg}) == {
+        "engine-socket-only-on-the-engine-proxy": [
+            socket_msg(
+                "demo-cadvisor (role cadvisor)",
+                'host path "/run/user/1000" at /host-user (mounts[0])',
+                "holds the Docker engine's API socket (/run/user/1000/docker.sock)",
+            )
+        ]
+    }
+
+
+def test_pack_reports_the_socket_and_reads_socket_paths(pack_server):
+    rootless = "/run/user/1000/docker.sock"
+    graph = cluster() + [engine_proxy(), cadvisor(bind("/var/run", "/var/run", read_only=True))]
+    found = pack_server.analyze(graph)
+    assert [(d.policy, d.level, d.urn) for d in found] == [
+        (
+            "engine-socket-only-on-the-engine-proxy",
+            "mandatory",
+            urn(R.CONTAINER, "demo-cadvisor"),
+        )
+    ]
+    graph = cluster() + [engine_proxy(bind(rootless, SOCKET))]
+    assert [d.policy for d in pack_server.analyze(graph)] == [
+        "engine-socket-only-on-the-engine-proxy"
+    ]
+    cfg = {"engine-socket-only-on-the-engine-proxy": {"socketPaths": [rootless]}}
+    assert pack_server.analyze(graph, cfg) == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -1577,6 +1845,7 @@ def test_pack_metadata(pack_server):
         "pinned-images": "mandatory",
         "net-capabilities": "mandatory",
         "dangerous-capabilities": "mandatory",
+        "engine-socket-only-on-the-engine-proxy": "mandatory",
         "data-volumes": "mandatory",
         "no-literal-secrets": "mandatory",
         "restart-and-healthcheck": "mandatory",
@@ -1590,6 +1859,9 @@ def test_pack_metadata(pack_server):
     assert defaults == {
         "patroni-group-size": {"minMembers": 2},
         "net-capabilities": {"requireNetRawDrop": True},
+        "engine-socket-only-on-the-engine-proxy": {
+            "socketPaths": ["/var/run/docker.sock", "/run/docker.sock"]
+        },
         "no-literal-secrets": {
             "secretNamePattern": R.DEFAULT_SECRET_NAME_PATTERN,
             "allowedArgumentNames": ["initial-cluster-token"],

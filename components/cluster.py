@@ -13,6 +13,8 @@ import pulumi_random as random
 from policies import conventions
 
 from . import render
+from .crash_watcher import CrashWatcher
+from .engine_proxy import EngineProxy
 from .etcd_cluster import EtcdCluster
 from .labels import docker_labels
 from .observability import Observability, prometheus_targets
@@ -77,8 +79,14 @@ class PatroniCitusCluster(pulumi.ComponentResource):
 
         credentials = self._credentials(name, settings, child)
 
+        engine: Optional[EngineProxy] = None
+        if settings.engine_proxy_needed:
+            engine = EngineProxy(f"{name}-engine", settings, image_ref, opts=child)
+
         # Declared before every other container: with observability on, they log to fluentd.
-        self.observability = Observability(f"{name}-observability", settings, network, opts=child)
+        self.observability = Observability(
+            f"{name}-observability", settings, network, engine, opts=child
+        )
         container_options = self.observability.container_options
 
         etcd_image: pulumi.Input[str] = image_ref
@@ -143,6 +151,19 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 opts=child,
             )
             sidecars = vip.containers
+
+        if settings.crash_watcher.enabled:
+            assert engine is not None  # settings.engine_proxy_needed
+            CrashWatcher(
+                f"{name}-crash-watcher",
+                settings,
+                network,
+                engine,
+                image_ref,
+                container_options=container_options,
+                depends_on=etcd.containers,
+                opts=child,
+            )
 
         deployed = [m for g in groups for m in g.deployed_members]
         patroni_containers = [m.container for m in deployed]

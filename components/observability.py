@@ -13,6 +13,7 @@ from policies import conventions
 
 from .container_options import ContainerOptions
 from .data_volume import data_volume
+from .engine_proxy import EngineProxy
 from .settings import ServiceSettings, Settings
 
 FLUENTD_CONF = Path(__file__).resolve().parent.parent / "images" / "fluentd" / "fluent.conf"
@@ -36,6 +37,7 @@ class Observability(pulumi.ComponentResource):
         name: str,
         settings: Settings,
         network: docker.Network,
+        engine: Optional[EngineProxy],
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("patroni-citus:index:Observability", name, None, opts)
@@ -56,7 +58,8 @@ class Observability(pulumi.ComponentResource):
                 depends_on=(fluentd,),
             )
         if obs.active("cadvisor"):
-            self._cadvisor(name, settings)
+            assert engine is not None  # settings.engine_proxy_needed
+            self._cadvisor(name, settings, engine)
             cadvisor_url = f"http://{obs.cadvisor.host_ip}:{obs.cadvisor.host_port}"
         if obs.active("adminer"):
             self._adminer(name, settings, network)
@@ -123,15 +126,16 @@ class Observability(pulumi.ComponentResource):
             ports=[_published(FLUENTD_PORT, service)],
         )
 
-    def _cadvisor(self, name: str, settings: Settings) -> docker.Container:
+    def _cadvisor(self, name: str, settings: Settings, engine: EngineProxy) -> docker.Container:
         service = settings.observability.cadvisor
         scope = settings.cluster.scope
         child = f"{name}-cadvisor"
+        # Not the usual `/` and `/var/run`: both hold the engine socket. cadvisor asks the
+        # engine proxy instead, and finds container layers under /rootfs/var/lib/docker.
         read_only = [
-            ("/", "/rootfs"),
-            ("/var/run", "/var/run"),
             ("/sys", "/sys"),
             ("/var/lib/docker", "/var/lib/docker"),
+            ("/var/lib/docker", "/rootfs/var/lib/docker"),
         ]
         return self._container(
             child,
@@ -147,11 +151,16 @@ class Observability(pulumi.ComponentResource):
                 "--spider",
                 f"http://127.0.0.1:{CADVISOR_PORT}/healthz",
             ],
-            command=["--docker_only=true", "--housekeeping_interval=10s"],
+            command=[
+                "--docker_only=true",
+                "--housekeeping_interval=10s",
+                engine.url.apply(lambda url: "--docker=" + url.replace("http://", "tcp://", 1)),
+            ],
             mounts=[
                 docker.ContainerMountArgs(type="bind", source=source, target=target, read_only=True)
                 for source, target in read_only
             ],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=engine.network_name)],
             ports=[_published(CADVISOR_PORT, service)],
         )
 

@@ -323,3 +323,21 @@ def passwords_command(settings: Settings, timeout_s: int) -> str:
     if settings.citus.enabled:
         argv += ["--citus-database", settings.citus.database]
     return shlex.join(argv)
+
+
+def engine_proxy_url(settings: Settings) -> str:
+    """Where the proxy's clients reach it: by container name on the engine network."""
+    return f"http://{settings.cluster.scope}-engine-proxy:{conventions.ENGINE_PROXY_PORT}"
+
+
+def crash_watcher_environment(settings: Settings) -> list[str]:
+    """pc-crash-watch's configuration (images/patroni/pc-crash-watch)."""
+    endpoints = ",".join(etcd_client_urls(settings))
+    return [
+        f"PC_SCOPE={settings.cluster.scope}",
+        f"PC_DCS_PREFIX={settings.dcs_prefix}",
+        f"PC_CITUS={str(settings.citus.enabled).lower()}",
+        f"PC_ETCD_API={settings.etcd.api}",
+        f"PC_ETCD_ENDPOINTS={endpoints}",
+        f"PC_ENGINE_URL={engine_proxy_url(settings)}",
+    ]

@@ -33,13 +33,25 @@ LABEL_RETAIN = f"{LABEL_PREFIX}.retain"
 LABEL_REVISION = f"{LABEL_PREFIX}.revision"
 
 # The values of LABEL_ROLE.
-Role = Literal["etcd", "patroni", "vip-manager", "cadvisor", "fluentd", "adminer"]
+Role = Literal[
+    "etcd",
+    "patroni",
+    "vip-manager",
+    "cadvisor",
+    "fluentd",
+    "adminer",
+    "engine-proxy",
+    "crash-watcher",
+]
 ROLE_ETCD: Role = "etcd"
 ROLE_PATRONI: Role = "patroni"
 ROLE_VIP_MANAGER: Role = "vip-manager"
 ROLE_CADVISOR: Role = "cadvisor"
 ROLE_FLUENTD: Role = "fluentd"
 ROLE_ADMINER: Role = "adminer"
+# The only container that may mount the engine's API socket: it passes on read-only requests.
+ROLE_ENGINE_PROXY: Role = "engine-proxy"
+ROLE_CRASH_WATCHER: Role = "crash-watcher"
 # Roles whose containers keep their state in a data volume at DATA_PATHS[role].
 DATA_ROLES: Tuple[Role, ...] = (ROLE_ETCD, ROLE_PATRONI)
 
@@ -51,6 +63,7 @@ POSTGRES_PORT = 5432
 REST_API_PORT = 8008  # Patroni's REST API, also its /metrics
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
+ENGINE_PROXY_PORT = 2375  # the engine proxy's read-only Docker API, on its own network
 
 # --------------------------------------------------------------------------------------------
 # Paths inside the image (images/patroni/Dockerfile and pc-entrypoint create and use them)
@@ -66,6 +79,8 @@ MEMBER_STAMP_PATH = f"{PATRONI_DATA_MOUNT}/.pc-member-started"
 PATRONI_CONFIG_PATH = "/etc/patroni/patroni.yml"
 PGPASS_PATH = "/var/lib/postgresql/.pgpass"  # libpq's default for the postgres user
 PG_SOCKET_DIR = "/var/run/postgresql"
+# Where the engine proxy sees the host's engine socket (bind-mounted from engine.socket).
+ENGINE_SOCKET_PATH = "/var/run/docker.sock"
 POSTGRES_UID = "999"  # fixed in the image so uploads can be owned by postgres
 DATA_PATHS: Mapping[Role, str] = {ROLE_ETCD: ETCD_DATA_MOUNT, ROLE_PATRONI: PATRONI_DATA_MOUNT}
 

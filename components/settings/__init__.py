@@ -10,6 +10,8 @@ from .loader import OBSERVABILITY_DEFAULTS, PASSWORD_KEYS, Unreadable, load_sett
 from .model import (
     CitusSettings,
     ClusterSettings,
+    CrashWatcherSettings,
+    EngineSettings,
     EtcdApi,
     EtcdSettings,
     Flavour,
@@ -29,6 +31,8 @@ __all__ = [
     "CONFIG_NAMESPACE",
     "CitusSettings",
     "ClusterSettings",
+    "CrashWatcherSettings",
+    "EngineSettings",
     "EtcdApi",
     "EtcdSettings",
     "Flavour",

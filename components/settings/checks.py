@@ -115,6 +115,12 @@ def address(value: str) -> Optional[str]:
     return None
 
 
+def absolute_path(value: str) -> Optional[str]:
+    if not value.startswith("/") or "\0" in value or "/../" in f"{value}/":
+        return "must be an absolute host path without '..', e.g. /var/run/docker.sock"
+    return None
+
+
 def interface(value: str) -> Optional[str]:
     if value in (".", "..") or not re.fullmatch(r"^[A-Za-z0-9_.-]{1,15}$", value):
         return "must be a network interface name (at most 15 of letters, digits, '_', '.', '-')"

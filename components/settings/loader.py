@@ -19,6 +19,8 @@ from .model import (
     FLAVOURS,
     CitusSettings,
     ClusterSettings,
+    CrashWatcherSettings,
+    EngineSettings,
     EtcdSettings,
     ImageSettings,
     NetworkSettings,
@@ -48,6 +50,8 @@ SECTIONS = (
     "image",
     "volumes",
     "observability",
+    "engine",
+    "crashWatcher",
 )
 PASSWORD_KEYS = {
     "superuserPassword": "superuser",
@@ -101,13 +105,28 @@ def load_settings(
     volumes.finish()
     passwords = _read_passwords(secrets, plaintext, problems)
     observability = _read_observability(reader("observability"))
+    engine = _read_engine(reader("engine"))
+    crash_watcher_section = reader("crashWatcher")
+    crash_watcher = CrashWatcherSettings(crash_watcher_section.value("enabled", False, bool))
+    crash_watcher_section.finish()
 
     if not problems:
         _check_cross_rules(network, image, etcd, citus, patroni, vip, problems)
     if problems:
         raise SettingsError(problems)
     settings = Settings(
-        cluster, network, etcd, citus, patroni, vip, image, passwords, retain, observability
+        cluster,
+        network,
+        etcd,
+        citus,
+        patroni,
+        vip,
+        image,
+        passwords,
+        retain,
+        observability,
+        engine,
+        crash_watcher,
     )
     _check_addresses(settings, problems)
     if problems:
@@ -550,6 +569,12 @@ def _read_observability(r: Reader) -> ObservabilitySettings:
     return ObservabilitySettings(enabled, **services)
 
 
+def _read_engine(r: Reader) -> EngineSettings:
+    socket = r.value("socket", "/var/run/docker.sock", str, checks.absolute_path)
+    r.finish()
+    return EngineSettings(socket)
+
+
 def _check_cross_rules(
     network: NetworkSettings,
     image: ImageSettings,
@@ -605,6 +630,8 @@ def _check_addresses(settings: Settings, problems: list[str]) -> None:
     owners: dict[ipaddress.IPv4Address, str] = {settings.network.gateway: "the gateway"}
     if settings.observability.active("adminer"):
         owners[settings.adminer_address] = "adminer"
+    if settings.crash_watcher.enabled:
+        owners[settings.crash_watcher_address] = "the crash watcher"
     if settings.vip.address is not None:
         owners.setdefault(settings.vip.address, "the VIP")
     members = list(settings.etcd_members) + [m for g in settings.groups for m in g.members]

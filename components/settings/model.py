@@ -127,6 +127,20 @@ class ObservabilitySettings:
 
 
 @dataclass(frozen=True)
+class EngineSettings:
+    # The host path of the Docker engine's API socket. Root-equivalent: only the engine proxy
+    # mounts it, and passes on nothing but the read-only requests its clients need.
+    socket: str
+
+
+@dataclass(frozen=True)
+class CrashWatcherSettings:
+    # Release a dead leader's key when the engine reports its container died (README, "Crash
+    # failover").
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class Passwords:
     """Passwords supplied as config secrets; None means 'generate one'."""
 
@@ -147,6 +161,18 @@ class Settings:
     passwords: Passwords
     retain_volumes: bool
     observability: ObservabilitySettings
+    engine: EngineSettings
+    crash_watcher: CrashWatcherSettings
+
+    @property
+    def engine_proxy_needed(self) -> bool:
+        """The proxy serves the engine's read-only API to the crash watcher and cadvisor."""
+        return self.crash_watcher.enabled or self.observability.active("cadvisor")
+
+    @property
+    def crash_watcher_address(self) -> ipaddress.IPv4Address:
+        """Next to adminer's, far from the member slots."""
+        return self.network.member_range.broadcast_address - 2
 
     @property
     def coordinator_hosts(self) -> tuple[str, ...]:

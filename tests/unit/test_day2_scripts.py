@@ -31,6 +31,7 @@ def load_image_tool(name: str):
     loader = importlib.machinery.SourceFileLoader(module_name, path)
     spec = importlib.util.spec_from_loader(module_name, loader)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up while executing it
     loader.exec_module(module)
     return module
 

@@ -25,7 +25,7 @@ from tests.programrun import PROJECT, PROJECT_DIR, stack_config, stack_names
 DOCKERFILE = PROJECT_DIR / "images" / "patroni" / "Dockerfile"
 PC_PACKAGES = PROJECT_DIR / "images" / "patroni" / "pc-packages"
 TAIL = ["python3-etcd", "python3-psycopg2"]
-TOOLS = ["etcd-server", "etcd-client", "curl", "procps", "iproute2"]
+TOOLS = ["etcd-server", "etcd-client", "curl", "procps", "iproute2", "haproxy"]
 DEBIAN_PLAN = [
     "postgresql-15",
     "patroni=4.0.*",
@@ -36,6 +36,7 @@ DEBIAN_PLAN = [
     "curl",
     "procps",
     "iproute2",
+    "haproxy",
 ]
 
 

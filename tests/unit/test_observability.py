@@ -40,8 +40,11 @@ def test_services_and_their_ports(on):
     assert fluentd.inputs["ports"][0]["ip"] == "127.0.0.1"
     assert adminer.inputs["ports"][0]["external"] == 8081.0
     mounts = {m["target"]: m for m in cadvisor.inputs["mounts"]}
-    assert set(mounts) == {"/rootfs", "/var/run", "/sys", "/var/lib/docker"}
+    # Neither `/` nor `/var/run`: both hold the engine socket. The engine proxy answers.
+    assert set(mounts) == {"/sys", "/var/lib/docker", "/rootfs/var/lib/docker"}
     assert all(m["readOnly"] and m["type"] == "bind" for m in mounts.values())
+    assert "--docker=tcp://citus-engine-proxy:2375" in cadvisor.inputs["command"]
+    assert cadvisor.inputs["networksAdvanced"] == [{"name": "citus-engine"}]
     assert cadvisor.inputs["capabilities"] == {"drops": ["NET_RAW"]}
     assert not cadvisor.inputs.get("privileged")
 
@@ -92,7 +95,7 @@ def test_outputs_when_on(on):
 def test_nothing_when_off():
     off = run_stack("dev")
     roles = {role(c) for c in off.of_type(CONTAINER)}
-    assert roles == set(CLUSTER_ROLES)
+    assert roles == {*CLUSTER_ROLES, conventions.ROLE_ENGINE_PROXY, conventions.ROLE_CRASH_WATCHER}
     assert not any("logDriver" in c.inputs for c in off.of_type(CONTAINER))
     assert off.outputs["cadvisorUrl"] is None and off.outputs["adminerUrl"] is None
     assert off.outputs["fluentdAddress"] is None

@@ -40,7 +40,8 @@ def test_every_stack_file_is_covered(runs):
 def test_dev_stack_declares_exactly_the_seed_topology(runs):
     run = runs["dev"]
     assert len(run.of_type(IMAGE)) == 1
-    assert len(run.of_type(NETWORK)) == 1
+    # The cluster's network and the engine proxy's.
+    assert len(run.of_type(NETWORK)) == 2
     etcd = sorted(containers(run, conventions.ROLE_ETCD), key=lambda r: r.name)
     assert [c.inputs["name"] for c in etcd] == ["citus-etcd-1", "citus-etcd-2", "citus-etcd-3"]
     patroni = containers(run, conventions.ROLE_PATRONI)
@@ -54,7 +55,9 @@ def test_dev_stack_declares_exactly_the_seed_topology(runs):
         "2": ["citus-work2-1", "citus-work2-2"],
     }
     assert len(containers(run, conventions.ROLE_VIP_MANAGER)) == 2
-    assert len(run.of_type(CONTAINER)) == 11
+    assert len(containers(run, conventions.ROLE_ENGINE_PROXY)) == 1
+    assert len(containers(run, conventions.ROLE_CRASH_WATCHER)) == 1
+    assert len(run.of_type(CONTAINER)) == 13
     assert len(run.of_type(VOLUME)) == 3 + 6
     assert {
         "vip",
@@ -77,6 +80,8 @@ def test_component_types_and_parents(runs):
         "citus-work2": "patroni-citus:index:PatroniCitusGroup",
         "citus-vip": "patroni-citus:index:VipManager",
         "citus-observability": "patroni-citus:index:Observability",
+        "citus-engine": "patroni-citus:index:EngineProxy",
+        "citus-crash-watcher": "patroni-citus:index:CrashWatcher",
     }
     for resource in run.resources:
         if resource.custom:
@@ -91,7 +96,7 @@ def test_network_and_static_addresses(runs, stack):
         k.split(":", 1)[1]: v
         for k, v in yaml.safe_load(Path(f"Pulumi.{stack}.yaml").read_text())["config"].items()
     }
-    (network,) = run.of_type(NETWORK)
+    (network,) = [n for n in run.of_type(NETWORK) if n.inputs["name"] == config["network"]["name"]]
     assert network.inputs["ipamConfigs"][0]["subnet"] == config["network"]["subnet"]
     assert labels(network)[conventions.LABEL_MEMBER_RANGE] == config["network"]["memberRange"]
     addresses = []
@@ -147,6 +152,13 @@ def test_capabilities_only_on_vip_sidecars(runs, stack):
         if labels(c)[conventions.LABEL_ROLE] == conventions.ROLE_VIP_MANAGER:
             assert sorted(caps["adds"]) == ["NET_ADMIN", "NET_RAW"]
             assert c.inputs["stopSignal"] == "SIGINT" and c.inputs["user"] == "root"
+        elif labels(c)[conventions.LABEL_ROLE] in (
+            conventions.ROLE_ENGINE_PROXY,
+            conventions.ROLE_CRASH_WATCHER,
+        ):
+            # Neither needs any: the proxy owns the socket as root, the watcher only reads.
+            assert caps == {"drops": ["ALL"]}
+            assert c.inputs["readOnly"] and c.inputs["securityOpts"] == ["no-new-privileges:true"]
         else:
             # Docker grants NET_RAW by default: everything but the sidecars drops it.
             assert caps == {"drops": ["NET_RAW"]}

@@ -1,0 +1,84 @@
+"""EngineProxy: the only container that mounts the Docker engine's API socket. It passes on
+the read-only requests its clients need (images/patroni/engine-proxy.cfg) and refuses every
+other one, so the crash watcher and cadvisor never hold root-equivalent access themselves."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from policies import conventions
+
+from . import render
+from .container_options import ContainerOptions
+from .labels import docker_labels
+from .settings import Settings
+
+PROXY_CONFIG_PATH = "/etc/pc-engine-proxy/haproxy.cfg"  # in the image: its root is read-only
+# Like the observability services: up before the cluster's containers, never logging to
+# fluentd (which may not run yet).
+PROXY_OPTIONS = ContainerOptions()
+
+
+class EngineProxy(pulumi.ComponentResource):
+    """The proxy and the network its clients reach it on; it publishes no port."""
+
+    url: pulumi.Output[str]
+    network_name: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        image: pulumi.Input[str],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("patroni-citus:index:EngineProxy", name, None, opts)
+        scope = settings.cluster.scope
+        # A plain bridge rather than an internal one: cadvisor joins it and publishes its
+        # port from it. Nothing outside it reaches the proxy, which publishes none.
+        self.network = docker.Network(
+            f"{name}-net",
+            name=f"{scope}-engine",
+            driver="bridge",
+            labels=docker_labels(scope, None),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.container = PROXY_OPTIONS.container(
+            f"{name}-proxy",
+            parent=self,
+            scope=scope,
+            role=conventions.ROLE_ENGINE_PROXY,
+            name=f"{scope}-engine-proxy",
+            image=image,
+            healthcheck=[
+                "CMD",
+                "curl",
+                "-fsS",
+                "-o",
+                "/dev/null",
+                f"http://127.0.0.1:{conventions.ENGINE_PROXY_PORT}/_ping",
+            ],
+            command=["haproxy", "-db", "-f", PROXY_CONFIG_PATH],
+            # Read-only or not, a mounted socket accepts every API call: the proxy's rules
+            # are what limit its clients.
+            mounts=[
+                docker.ContainerMountArgs(
+                    type="bind",
+                    source=settings.engine.socket,
+                    target=conventions.ENGINE_SOCKET_PATH,
+                )
+            ],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.network.name)],
+            # The socket belongs to root (mode 0660). As root HAProxy needs no capability: it
+            # owns the socket, binds a port above 1024 and writes nothing.
+            user="root",
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            read_only=True,
+            security_opts=["no-new-privileges:true"],
+        )
+        self.url = pulumi.Output.from_input(render.engine_proxy_url(settings))
+        self.network_name = self.network.name
+        self.register_outputs({"url": self.url, "network_name": self.network_name})

@@ -248,6 +248,43 @@ class Cluster:
         if container.status != "running":
             container.start()
 
+    # --- The crash watcher ------------------------------------------------------------------
+
+    @property
+    def crash_watcher(self):
+        return self.container(f"{self.scope}-crash-watcher")
+
+    def set_crash_watcher(self, on: bool) -> None:
+        """Starts or stops the crash watcher (stopped, it is the TTL path of today)."""
+        watcher = self.crash_watcher
+        if on:
+            watcher.reload()
+            if watcher.status != "running":
+                watcher.start()
+            wait_until("the crash watcher ready", lambda: self._watcher_ready(), 30)
+        else:
+            watcher.stop(timeout=2)
+
+    @contextlib.contextmanager
+    def crash_watcher_switched(self, on: bool) -> Iterator[None]:
+        """The watcher on or off for a drill, and on again after it."""
+        self.set_crash_watcher(on)
+        try:
+            yield
+        finally:
+            self.set_crash_watcher(True)
+
+    def _watcher_ready(self) -> bool:
+        return self.crash_watcher.exec_run(["pc-crash-watch", "healthcheck"]).exit_code == 0
+
+    def watcher_log(self, since: float) -> list[str]:
+        """The watcher's log lines since a wall-clock time (time.time())."""
+        text = self.crash_watcher.logs(since=int(since) - 1).decode()
+        return [line for line in text.splitlines() if line.strip()]
+
+    def released(self, since: float) -> list[str]:
+        return [line for line in self.watcher_log(since) if "released " in line]
+
 
 def deploy(stack: str, client: docker.DockerClient, config: Optional[dict] = None) -> Cluster:
     """Deploys the stack's program; `config` replaces its stack file's config."""
@@ -398,6 +435,122 @@ class Writer:
         with wait_until("a writable primary", lambda: self.cluster.connect(self.host), 60) as conn:
             present = {r[0] for r in conn.execute(f"SELECT id FROM {self.table}")}
         return [i for i, _, _ in self.acked if i not in present]
+
+
+class PrimaryWatch:
+    """Asks every member, each from its own thread over its own connection, whether it accepts
+    writes, and keeps each member's writable intervals (first to last writable answer in a
+    row). Two members' intervals overlapping means two writable primaries at once."""
+
+    def __init__(self, cluster: Cluster, members: dict[str, str], interval: float = 0.1):
+        self.cluster = cluster
+        self.members = members
+        self.interval = interval
+        self.intervals: dict[str, list[list[float]]] = {m: [] for m in members}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(m, ip), daemon=True)
+            for m, ip in members.items()
+        ]
+
+    def __enter__(self) -> PrimaryWatch:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _loop(self, member: str, ip: str) -> None:
+        conn = None
+        open_interval: Optional[list[float]] = None
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = self.cluster.connect(ip, target_session_attrs="any")
+                writable = not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+                at = time.monotonic()
+                self.samples += 1
+                if writable:
+                    if open_interval is None:
+                        open_interval = [at, at]
+                        self.intervals[member].append(open_interval)
+                    open_interval[1] = at
+                else:
+                    open_interval = None
+            except psycopg.Error:
+                open_interval = None
+                if conn is not None:
+                    conn.close()
+                conn = None
+            time.sleep(self.interval)
+        if conn is not None:
+            conn.close()
+
+    def overlaps(self) -> list[tuple[str, str]]:
+        """Pairs of members that answered writable during overlapping intervals."""
+        found = []
+        names = sorted(self.intervals)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                for a0, a1 in self.intervals[a]:
+                    for b0, b1 in self.intervals[b]:
+                        if a0 <= b1 and b0 <= a1:
+                            found.append((a, b))
+        return found
+
+
+def crash_drill(
+    cluster: Cluster,
+    group: str = "0",
+    writer: Optional[Writer] = None,
+    restart_at_once: bool = False,
+    during: Optional[Callable[[], None]] = None,
+    vip: bool = False,
+) -> dict:
+    """Kills the group's leader while `writer` (default: one through the coordinator output)
+    commits and every member is asked whether it accepts writes; `during` runs right after
+    the kill. Returns the figures once the group is healthy again with every member back."""
+    old = cluster.leader(group)
+    assert old is not None
+    writer = (writer or Writer(cluster)).start()
+    with PrimaryWatch(cluster, cluster.group_members(group)) as primaries:
+        wait_until("rows before the crash", lambda: len(writer.acked) > 50, 30)
+        killed_at = cluster.crash(old)
+        if restart_at_once:
+            cluster.restart(old)
+        if during is not None:
+            during()
+        # After an immediate start the old leader may win the race again.
+        first = wait_until(
+            "a write acknowledged after the crash",
+            lambda: writer.first_ack_after(killed_at, None if restart_at_once else old),
+            90,
+        )
+        new = wait_until("a leader", lambda: cluster.leader(group), 60)
+        vip_moved_s = None
+        if vip:
+            wait_until("the VIP on the new leader", lambda: cluster.vip_member() == new, 60)
+            vip_moved_s = round(time.monotonic() - killed_at, 1)
+        time.sleep(2)
+        writer.stop()
+        cluster.restart(old)
+        wait_until(f"{old} back in the group", lambda: cluster.healthy(group), 120)
+    lost = writer.lost()
+    figures = {"failover_s": round(first - killed_at, 1)}
+    if vip_moved_s is not None:
+        figures["vip_moved_s"] = vip_moved_s
+    return {
+        **figures,
+        "new_leader": new,
+        "rows_acked": len(writer.acked),
+        "rows_lost": len(lost),
+        "writable_samples": primaries.samples,
+        "two_writable": len(primaries.overlaps()),
+    }
 
 
 def _v2_leaves(node: dict) -> Iterator[dict]:

@@ -21,7 +21,14 @@ from typing import Callable
 
 import pytest
 
-from tests.integration.cluster import Cluster, Writer, deployed, record_figures, wait_until
+from tests.integration.cluster import (
+    Cluster,
+    PrimaryWatch,
+    Writer,
+    deployed,
+    record_figures,
+    wait_until,
+)
 from tests.programrun import PROJECT, PROJECT_DIR, stack_config
 
 pytestmark = pytest.mark.integration
@@ -158,6 +165,7 @@ def drill(cluster: Cluster, name: str, group: str, fault: Callable[[str], float]
     writer = Writer(
         cluster, host=cluster.run.outputs["vip"], table=TABLE, batch=BATCH, distributed=True
     ).start()
+    primaries = PrimaryWatch(cluster, cluster.group_members(group)).__enter__()
     wait_until("batches through the VIP", lambda: len(writer.acked) > 10 * BATCH, 30)
     at = fault(old)
     new = cluster.new_leader(old, group)
@@ -172,6 +180,7 @@ def drill(cluster: Cluster, name: str, group: str, fault: Callable[[str], float]
     wait_until("the VIP on the coordinator leader", lambda: vip_on_coordinator_leader(cluster), 60)
     time.sleep(2)
     writer.stop()
+    primaries.__exit__(None, None, None)
     lost = writer.lost()
     record_figures(
         f"{STACK}: {name}",
@@ -180,15 +189,18 @@ def drill(cluster: Cluster, name: str, group: str, fault: Callable[[str], float]
         errors=writer.errors,
         rows_acked=len(writer.acked),
         rows_lost=len(lost),
+        two_writable=len(primaries.overlaps()),
     )
-    assert lost == []
+    assert lost == [] and primaries.overlaps() == []
     assert new != old
     cluster.restart(old)
     wait_until(f"{old} back and every group healthy", lambda: all_healthy(cluster), 180)
 
 
-def test_worker_leader_crash(healthy):
-    drill(healthy, "worker leader crash", "1", healthy.crash)
+@pytest.mark.parametrize("watcher", ["on", "off"])
+def test_worker_leader_crash(healthy, watcher):
+    with healthy.crash_watcher_switched(watcher == "on"):
+        drill(healthy, f"worker leader crash, watcher {watcher}", "1", healthy.crash)
 
 
 def test_worker_switchover(healthy):
@@ -200,8 +212,10 @@ def test_worker_switchover(healthy):
     )
 
 
-def test_coordinator_leader_crash(healthy):
-    drill(healthy, "coordinator leader crash", "0", healthy.crash)
+@pytest.mark.parametrize("watcher", ["on", "off"])
+def test_coordinator_leader_crash(healthy, watcher):
+    with healthy.crash_watcher_switched(watcher == "on"):
+        drill(healthy, f"coordinator leader crash, watcher {watcher}", "0", healthy.crash)
 
 
 def test_coordinator_switchover(healthy):

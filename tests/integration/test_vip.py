@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.integration.cluster import Writer, deployed, record_figures, wait_until
+from tests.integration.cluster import Writer, crash_drill, deployed, record_figures, wait_until
 
 pytestmark = pytest.mark.integration
 STACK = "offline-vip"
@@ -42,32 +42,15 @@ def test_vip_answers_on_the_leader_and_outputs_match(healthy):
         assert sidecar(healthy, member).status == "running"
 
 
-def test_vip_moves_on_leader_crash_without_losing_rows(healthy):
+@pytest.mark.parametrize("watcher", ["on", "off"])
+def test_vip_moves_on_leader_crash_without_losing_rows(healthy, watcher):
     old = healthy.leader()
-    writer = Writer(healthy, host=healthy.run.outputs["vip"]).start()
-    wait_until("rows through the VIP", lambda: len(writer.acked) > 50, 30)
-    killed_at = healthy.crash(old)
-    new = healthy.new_leader(old)
-    wait_until("the VIP on the new leader", lambda: vip_member(healthy) == new, 60)
-    moved_s = time.monotonic() - killed_at
-    first = wait_until(
-        "a write through the VIP after the crash",
-        lambda: writer.first_ack_after(killed_at, not_member=old),
-        60,
-    )
-    time.sleep(2)
-    writer.stop()
-    lost = writer.lost()
-    record_figures(
-        f"{STACK}: leader crash",
-        vip_moved_s=round(moved_s, 1),
-        first_write_s=round(first - killed_at, 1),
-        rows_acked=len(writer.acked),
-        rows_lost=len(lost),
-    )
-    assert lost == []
-    healthy.restart(old)
-    wait_until(f"{old} to rejoin", healthy.healthy, 120)
+    with healthy.crash_watcher_switched(watcher == "on"):
+        figures = crash_drill(
+            healthy, writer=Writer(healthy, host=healthy.run.outputs["vip"]), vip=True
+        )
+    record_figures(f"{STACK}: leader crash, watcher {watcher}", **figures)
+    assert figures["rows_lost"] == 0 and figures["two_writable"] == 0
     # Its sidecar died with the old namespace and must come back into the new one by itself.
     wait_until(
         f"the sidecar of {old} running again",

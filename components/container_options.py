@@ -38,12 +38,20 @@ class ContainerOptions:
         healthcheck: Sequence[str],
         labels: Optional[Mapping[str, object]] = None,
         capabilities: Optional[docker.ContainerCapabilitiesArgs] = None,
+        locked_down: bool = False,
         depends_on: Sequence[pulumi.Resource] = (),
         **args: Any,
     ) -> docker.Container:
         """A docker.Container named `name` with the shared arguments; `labels` takes
         docker_labels' short names (member=, group=, ...), `args` the container's own
-        (command, volumes, networks, ...)."""
+        (command, volumes, networks, ...). `locked_down` is for a container that needs no
+        capability and writes nothing to its root: every capability dropped, a read-only
+        root filesystem, no-new-privileges."""
+        if locked_down:
+            if capabilities is not None:
+                raise ValueError(f"{resource_name}: a locked-down container takes no capabilities")
+            capabilities = docker.ContainerCapabilitiesArgs(drops=["ALL"])
+            args.update(read_only=True, security_opts=["no-new-privileges:true"])
         return docker.Container(
             resource_name,
             name=name,

@@ -53,9 +53,7 @@ class CrashWatcher(pulumi.ComponentResource):
                 docker.ContainerNetworksAdvancedArgs(name=engine.network_name),
             ],
             user="nobody",
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            read_only=True,
-            security_opts=["no-new-privileges:true"],
+            locked_down=True,
             depends_on=[engine.container, *depends_on],
         )
         self.container_name = self.container.name

@@ -75,9 +75,7 @@ class EngineProxy(pulumi.ComponentResource):
             # The socket belongs to root (mode 0660). As root HAProxy needs no capability: it
             # owns the socket, binds a port above 1024 and writes nothing.
             user="root",
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            read_only=True,
-            security_opts=["no-new-privileges:true"],
+            locked_down=True,
         )
         self.url = pulumi.Output.from_input(render.engine_proxy_url(settings))
         self.network_name = self.network.name

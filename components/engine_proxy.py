@@ -25,7 +25,7 @@ PROXY_OPTIONS = ContainerOptions()
 class EngineProxy(pulumi.ComponentResource):
     """The proxy and the network its clients reach it on; it publishes no port."""
 
-    url: pulumi.Output[str]
+    address: pulumi.Output[str]
     network_name: pulumi.Output[str]
 
     def __init__(
@@ -77,6 +77,6 @@ class EngineProxy(pulumi.ComponentResource):
             user="root",
             locked_down=True,
         )
-        self.url = pulumi.Output.from_input(render.engine_proxy_url(settings))
+        self.address = pulumi.Output.from_input(render.engine_proxy_address(settings))
         self.network_name = self.network.name
-        self.register_outputs({"url": self.url, "network_name": self.network_name})
+        self.register_outputs({"address": self.address, "network_name": self.network_name})

@@ -154,7 +154,7 @@ class Observability(pulumi.ComponentResource):
             command=[
                 "--docker_only=true",
                 "--housekeeping_interval=10s",
-                engine.url.apply(lambda url: "--docker=" + url.replace("http://", "tcp://", 1)),
+                pulumi.Output.concat("--docker=tcp://", engine.address),
             ],
             mounts=[
                 docker.ContainerMountArgs(type="bind", source=source, target=target, read_only=True)
@@ -162,6 +162,8 @@ class Observability(pulumi.ComponentResource):
             ],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=engine.network_name)],
             ports=[_published(CADVISOR_PORT, service)],
+            # cadvisor registers its Docker factory once, at start: the proxy must be up.
+            depends_on=[engine.container],
         )
 
     def _adminer(self, name: str, settings: Settings, network: docker.Network) -> docker.Container:

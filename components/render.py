@@ -325,9 +325,10 @@ def passwords_command(settings: Settings, timeout_s: int) -> str:
     return shlex.join(argv)
 
 
-def engine_proxy_url(settings: Settings) -> str:
-    """Where the proxy's clients reach it: by container name on the engine network."""
-    return f"http://{settings.cluster.scope}-engine-proxy:{conventions.ENGINE_PROXY_PORT}"
+def engine_proxy_address(settings: Settings) -> str:
+    """Where the proxy's clients reach it (host:port): by container name on the engine
+    network. The watcher speaks HTTP to it, cadvisor's Docker client `tcp://`."""
+    return f"{settings.cluster.scope}-engine-proxy:{conventions.ENGINE_PROXY_PORT}"
 
 
 def crash_watcher_environment(settings: Settings) -> list[str]:
@@ -339,5 +340,5 @@ def crash_watcher_environment(settings: Settings) -> list[str]:
         f"PC_CITUS={str(settings.citus.enabled).lower()}",
         f"PC_ETCD_API={settings.etcd.api}",
         f"PC_ETCD_ENDPOINTS={endpoints}",
-        f"PC_ENGINE_URL={engine_proxy_url(settings)}",
+        f"PC_ENGINE_URL=http://{engine_proxy_address(settings)}",
     ]

@@ -130,7 +130,7 @@ def test_the_program_configures_the_watcher_it_runs():
     )
     assert parsed.leader_key("0") == settings.leader_key(0)
     assert parsed.etcd_api == "v2" and len(parsed.etcd_endpoints) == 3
-    assert parsed.engine_url == render.engine_proxy_url(settings)
+    assert parsed.engine_url == f"http://{render.engine_proxy_address(settings)}"
 
 
 def test_the_engine_proxy_passes_on_only_reads():

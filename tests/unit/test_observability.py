@@ -45,6 +45,8 @@ def test_services_and_their_ports(on):
     assert all(m["readOnly"] and m["type"] == "bind" for m in mounts.values())
     assert "--docker=tcp://citus-engine-proxy:2375" in cadvisor.inputs["command"]
     assert cadvisor.inputs["networksAdvanced"] == [{"name": "citus-engine"}]
+    proxy = by_role[conventions.ROLE_ENGINE_PROXY]
+    assert proxy.urn in cadvisor.options["dependencies"]
     assert cadvisor.inputs["capabilities"] == {"drops": ["NET_RAW"]}
     assert not cadvisor.inputs.get("privileged")
 

@@ -81,6 +81,9 @@ PGPASS_PATH = "/var/lib/postgresql/.pgpass"  # libpq's default for the postgres 
 PG_SOCKET_DIR = "/var/run/postgresql"
 # Where the engine proxy sees the host's engine socket (bind-mounted from engine.socket).
 ENGINE_SOCKET_PATH = "/var/run/docker.sock"
+# The engine socket's usual host paths (/var/run is a symlink to /run on current distributions,
+# so both spellings): engine.socket defaults to the first, the policy pack looks for both.
+HOST_ENGINE_SOCKETS: Tuple[str, ...] = ("/var/run/docker.sock", "/run/docker.sock")
 POSTGRES_UID = "999"  # fixed in the image so uploads can be owned by postgres
 DATA_PATHS: Mapping[Role, str] = {ROLE_ETCD: ETCD_DATA_MOUNT, ROLE_PATRONI: PATRONI_DATA_MOUNT}
 

@@ -757,10 +757,8 @@ def check_dangerous_capabilities(res: Resource, config: Mapping[str, Any]) -> Li
 # Rule: engine-socket-only-on-the-engine-proxy (resource)
 # --------------------------------------------------------------------------------------------
 
-# Host paths of the Docker engine's API socket (/var/run is a symlink to /run on current
-# distributions, so both spellings). Components' engine.socket defaults to the first one; a stack
-# that moves it adds its path to the rule's socketPaths.
-DEFAULT_ENGINE_SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock")
+# A stack whose engine.socket is elsewhere adds its path to the rule's socketPaths.
+DEFAULT_ENGINE_SOCKET_PATHS = conventions.HOST_ENGINE_SOCKETS
 
 
 def _host_path(value: Any) -> Optional[str]:

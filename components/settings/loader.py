@@ -11,6 +11,8 @@ import ipaddress
 import re
 from typing import Any, Callable, Mapping, Optional, TypeVar
 
+from policies import conventions
+
 from .. import versions
 from . import addressing, checks
 from .addressing import MAX_ETCD_MEMBERS, MAX_GROUP_MEMBERS, MAX_WORKER_GROUPS
@@ -106,9 +108,7 @@ def load_settings(
     passwords = _read_passwords(secrets, plaintext, problems)
     observability = _read_observability(reader("observability"))
     engine = _read_engine(reader("engine"))
-    crash_watcher_section = reader("crashWatcher")
-    crash_watcher = CrashWatcherSettings(crash_watcher_section.value("enabled", False, bool))
-    crash_watcher_section.finish()
+    crash_watcher = _read_crash_watcher(reader("crashWatcher"))
 
     if not problems:
         _check_cross_rules(network, image, etcd, citus, patroni, vip, problems)
@@ -570,9 +570,16 @@ def _read_observability(r: Reader) -> ObservabilitySettings:
 
 
 def _read_engine(r: Reader) -> EngineSettings:
-    socket = r.value("socket", "/var/run/docker.sock", str, checks.absolute_path)
+    socket = r.value("socket", conventions.HOST_ENGINE_SOCKETS[0], str, checks.absolute_path)
     r.finish()
     return EngineSettings(socket)
+
+
+def _read_crash_watcher(r: Reader) -> CrashWatcherSettings:
+    # Off unless asked for: it needs the engine proxy, which holds the engine's socket.
+    enabled = r.value("enabled", False, bool)
+    r.finish()
+    return CrashWatcherSettings(enabled)
 
 
 def _check_cross_rules(

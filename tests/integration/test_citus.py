@@ -165,22 +165,24 @@ def drill(cluster: Cluster, name: str, group: str, fault: Callable[[str], float]
     writer = Writer(
         cluster, host=cluster.run.outputs["vip"], table=TABLE, batch=BATCH, distributed=True
     ).start()
-    primaries = PrimaryWatch(cluster, cluster.group_members(group)).__enter__()
-    wait_until("batches through the VIP", lambda: len(writer.acked) > 10 * BATCH, 30)
-    at = fault(old)
-    new = cluster.new_leader(old, group)
-    # A coordinator's new leader names itself in the rows; a worker's is behind the coordinator.
-    not_member = old if group == "0" else None
-    first = wait_until(
-        "an acknowledged batch after the event",
-        lambda: writer.first_ack_after(at, not_member=not_member),
-        120,
-    )
-    wait_until("pg_dist_node naming every leader", lambda: registered(cluster), 60)
-    wait_until("the VIP on the coordinator leader", lambda: vip_on_coordinator_leader(cluster), 60)
-    time.sleep(2)
-    writer.stop()
-    primaries.__exit__(None, None, None)
+    with PrimaryWatch(cluster, cluster.group_members(group)) as primaries:
+        wait_until("batches through the VIP", lambda: len(writer.acked) > 10 * BATCH, 30)
+        at = fault(old)
+        new = cluster.new_leader(old, group)
+        # A coordinator's new leader names itself in the rows; a worker's is behind the
+        # coordinator.
+        not_member = old if group == "0" else None
+        first = wait_until(
+            "an acknowledged batch after the event",
+            lambda: writer.first_ack_after(at, not_member=not_member),
+            120,
+        )
+        wait_until("pg_dist_node naming every leader", lambda: registered(cluster), 60)
+        wait_until(
+            "the VIP on the coordinator leader", lambda: vip_on_coordinator_leader(cluster), 60
+        )
+        time.sleep(2)
+        writer.stop()
     lost = writer.lost()
     record_figures(
         f"{STACK}: {name}",

@@ -13,8 +13,8 @@ import pytest
 from components import render
 from components.settings import SettingsError, load_settings
 from policies import conventions
+from tests.imagetools import load_image_tool
 from tests.programrun import run_stack
-from tests.unit.test_day2_scripts import load_image_tool
 
 watch = load_image_tool("pc-crash-watch")
 CONTAINER = "docker:index/container:Container"

@@ -7,14 +7,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib.machinery
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
 from policies import conventions
+from tests.imagetools import load_image_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 # The scripts import each other by plain name, as `python3 scripts/x.py` runs them.
@@ -23,17 +22,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import member_config  # noqa: E402
 import rollout  # noqa: E402
 from patroni_api import MemberView, candidate  # noqa: E402
-
-
-def load_image_tool(name: str):
-    module_name = name.replace("-", "_")
-    path = str(ROOT / "images/patroni" / name)
-    loader = importlib.machinery.SourceFileLoader(module_name, path)
-    spec = importlib.util.spec_from_loader(module_name, loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses look their module up while executing it
-    loader.exec_module(module)
-    return module
 
 
 def view(*members: tuple[str, str, str, int | None]) -> dict[str, MemberView]:

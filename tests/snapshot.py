@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import yaml
 
 from tests.programrun import ProgramRun
 
 # Values that differ between runs or machines, or must never be printed.
 REDACTED = "[secret]"
+
+
+def assert_matches_snapshot(path: Path, text: str, what: str) -> None:
+    """`text` must equal the snapshot at `path`; with UPDATE_SNAPSHOTS=1 it becomes it."""
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no snapshot for {what}: run with UPDATE_SNAPSHOTS=1"
+    assert text == path.read_text(), (
+        f"{what} changed; review the diff and regenerate with UPDATE_SNAPSHOTS=1"
+    )
 
 
 def render_graph(run: ProgramRun, secret_values: set[str]) -> str:

@@ -5,13 +5,13 @@ in tests/snapshots/day2/ are the review copy; regenerate with UPDATE_SNAPSHOTS=1
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.preview import Step, preview, render
 from tests.programrun import PROJECT, stack_config
+from tests.snapshot import assert_matches_snapshot
 
 STACK = "offline-vip"
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots" / "day2"
@@ -65,14 +65,7 @@ def by_action(steps: list[Step], action: str, typ: str = "") -> set[str]:
 @pytest.mark.parametrize("name", [*SCENARIOS, "password-rotation"])
 def test_preview_matches_snapshot(name):
     text = render(steps_of(name))
-    path = SNAPSHOTS / f"{name}.txt"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"no snapshot for {name}: run with UPDATE_SNAPSHOTS=1"
-    assert text == path.read_text(), (
-        f"the preview of {name} changed; regenerate with UPDATE_SNAPSHOTS=1"
-    )
+    assert_matches_snapshot(SNAPSHOTS / f"{name}.txt", text, f"the preview of {name}")
 
 
 @pytest.mark.parametrize(

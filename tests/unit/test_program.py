@@ -1,7 +1,6 @@
 """The whole program under Pulumi mocks, for every stack file in the repository."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,7 @@ import yaml
 
 from policies import conventions
 from tests.programrun import EchoMocks, run_stack, stack_names
-from tests.snapshot import render_graph
+from tests.snapshot import assert_matches_snapshot, render_graph
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
@@ -401,12 +400,4 @@ def test_resource_graph_matches_snapshot(runs, stack):
         r.outputs["result"] for r in run.of_type("random:index/randomPassword:RandomPassword")
     }
     text = render_graph(run, secret_values)
-    path = SNAPSHOTS / f"{stack}.txt"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"no snapshot for {stack}: run with UPDATE_SNAPSHOTS=1"
-    assert text == path.read_text(), (
-        f"the resource graph of stack {stack} changed; review the diff and regenerate with "
-        "UPDATE_SNAPSHOTS=1"
-    )
+    assert_matches_snapshot(SNAPSHOTS / f"{stack}.txt", text, f"the resource graph of {stack}")

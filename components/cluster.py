@@ -166,6 +166,23 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             )
 
         deployed = [m for g in groups for m in g.deployed_members]
+        # What the service layer logs in as: created once every member is ready, changed
+        # before anything that uses a role is reconfigured.
+        self.service_roles: Optional[command.local.Command] = None
+        if settings.pooler.enabled or settings.monitoring.enabled:
+
+            def roles_environment(c: render.Credentials) -> dict[str, str]:
+                return {"PC_SERVICE_ROLES": json.dumps(render.service_roles(settings, c))}
+
+            roles_env: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+                credentials.apply(roles_environment)
+            )
+            self.service_roles = command.local.Command(
+                f"{name}-service-roles",
+                create=render.service_roles_command(settings, PASSWORDS_TIMEOUT_S),
+                environment=roles_env,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[m.ready for m in deployed]),
+            )
         patroni_containers = [m.container for m in deployed]
         probe = command.local.Command(
             f"{name}-group-leaders",
@@ -216,11 +233,18 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 f"{name}-{key}-password", length=32, special=False, opts=opts
             ).result
 
+        def service_password(key: str, supplied: Optional[str], used: bool) -> pulumi.Output[str]:
+            return password(key, supplied) if used else pulumi.Output.from_input("")
+
         passwords = settings.passwords
+        pooled = settings.pooler.enabled
         return pulumi.Output.all(
             password("superuser", passwords.superuser),
             password("replication", passwords.replication),
             password("rest-api", passwords.rest_api),
+            service_password("application", passwords.application, pooled),
+            service_password("pooler-auth", passwords.pooler_auth, pooled),
+            service_password("monitoring", passwords.monitoring, settings.monitoring.enabled),
         ).apply(lambda values: render.Credentials(*values))
 
     @staticmethod

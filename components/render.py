@@ -25,6 +25,10 @@ class Credentials:
     superuser: str = field(repr=False)
     replication: str = field(repr=False)
     rest_api: str = field(repr=False)
+    # The service layer's roles: empty when the service that uses the role is off.
+    application: str = field(default="", repr=False)
+    pooler_auth: str = field(default="", repr=False)
+    monitoring: str = field(default="", repr=False)
 
 
 def image_build_args(settings: Settings) -> dict[str, str]:
@@ -322,6 +326,36 @@ def passwords_command(settings: Settings, timeout_s: int) -> str:
             "--replication", settings.patroni.replication_user]  # fmt: skip
     if settings.citus.enabled:
         argv += ["--citus-database", settings.citus.database]
+    return shlex.join(argv)
+
+
+SERVICE_ROLES = ["python3", "scripts/service_roles.py"]
+
+
+def service_roles(settings: Settings, credentials: Credentials) -> dict[str, dict[str, Any]]:
+    """The roles the enabled services log in as (scripts/service_roles.py, PC_SERVICE_ROLES)."""
+    roles: dict[str, dict[str, Any]] = {}
+    if settings.pooler.enabled:
+        roles[settings.pooler.user] = {"password": credentials.application, "authinfo": True}
+        roles[settings.pooler.auth_user] = {"password": credentials.pooler_auth}
+    if settings.monitoring.enabled:
+        roles[settings.monitoring.user] = {
+            "password": credentials.monitoring,
+            "member_of": ["pg_monitor"],
+        }
+    return roles
+
+
+def service_roles_command(settings: Settings, timeout_s: int) -> str:
+    """Creates the service roles (and PgBouncer's auth_query function) on every group's
+    leader once the members are ready; the passwords come from PC_SERVICE_ROLES."""
+    groups = json.dumps([[m.name for m in g.members] for g in settings.groups])
+    argv = [*SERVICE_ROLES, "--timeout", str(timeout_s), "ensure", "--groups", groups,
+            "--superuser", settings.patroni.superuser]  # fmt: skip
+    if settings.citus.enabled:
+        argv += ["--database", settings.citus.database]
+    if settings.pooler.enabled:
+        argv += ["--lookup-function", settings.pooler.auth_user]
     return shlex.join(argv)
 
 

@@ -42,6 +42,10 @@ Role = Literal[
     "adminer",
     "engine-proxy",
     "crash-watcher",
+    "haproxy",
+    "pgbouncer",
+    "prometheus",
+    "backup-exporter",
 ]
 ROLE_ETCD: Role = "etcd"
 ROLE_PATRONI: Role = "patroni"
@@ -52,6 +56,11 @@ ROLE_ADMINER: Role = "adminer"
 # The only container that may mount the engine's API socket: it passes on read-only requests.
 ROLE_ENGINE_PROXY: Role = "engine-proxy"
 ROLE_CRASH_WATCHER: Role = "crash-watcher"
+# The service layer (README, "Endpoints, pooling, metrics and backups").
+ROLE_HAPROXY: Role = "haproxy"
+ROLE_PGBOUNCER: Role = "pgbouncer"
+ROLE_PROMETHEUS: Role = "prometheus"
+ROLE_BACKUP_EXPORTER: Role = "backup-exporter"
 # Roles whose containers keep their state in a data volume at DATA_PATHS[role].
 DATA_ROLES: Tuple[Role, ...] = (ROLE_ETCD, ROLE_PATRONI)
 
@@ -64,6 +73,13 @@ REST_API_PORT = 8008  # Patroni's REST API, also its /metrics
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 ENGINE_PROXY_PORT = 2375  # the engine proxy's read-only Docker API, on its own network
+HAPROXY_READ_WRITE_PORT = 5000
+HAPROXY_READ_ONLY_PORT = 5001
+HAPROXY_METRICS_PORT = 8404  # HAProxy's built-in Prometheus exporter
+PGBOUNCER_PORT = 6432
+PROMETHEUS_PORT = 9090
+POSTGRES_EXPORTER_PORT = 9187  # the PostgreSQL exporter beside Patroni in each member
+PGBACKREST_EXPORTER_PORT = 9854
 
 # --------------------------------------------------------------------------------------------
 # Paths inside the image (images/patroni/Dockerfile and pc-entrypoint create and use them)
@@ -84,6 +100,8 @@ ENGINE_SOCKET_PATH = "/var/run/docker.sock"
 # The engine socket's usual host paths (/var/run is a symlink to /run on current distributions,
 # so both spellings): engine.socket defaults to the first, the policy pack looks for both.
 HOST_ENGINE_SOCKETS: Tuple[str, ...] = ("/var/run/docker.sock", "/run/docker.sock")
+# pgBackRest's repository volume, mounted in every member and in the backup exporter.
+PGBACKREST_REPO_MOUNT = "/var/lib/pgbackrest"
 POSTGRES_UID = "999"  # fixed in the image so uploads can be owned by postgres
 DATA_PATHS: Mapping[Role, str] = {ROLE_ETCD: ETCD_DATA_MOUNT, ROLE_PATRONI: PATRONI_DATA_MOUNT}
 

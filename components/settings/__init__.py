@@ -8,19 +8,24 @@ reading), `checks` and `postgres` (value rules), `loader` (sections and cross ru
 from .addressing import Group, Member
 from .loader import OBSERVABILITY_DEFAULTS, PASSWORD_KEYS, Unreadable, load_settings
 from .model import (
+    BackupSettings,
     CitusSettings,
     ClusterSettings,
     CrashWatcherSettings,
+    EndpointSettings,
     EngineSettings,
     EtcdApi,
     EtcdSettings,
     Flavour,
     ImageSettings,
+    MonitoringSettings,
     NetworkSettings,
     ObservabilitySettings,
     Passwords,
     PatroniSettings,
+    PoolerSettings,
     ResourceLimits,
+    RestoreSettings,
     ServiceSettings,
     Settings,
     VipSettings,
@@ -28,7 +33,12 @@ from .model import (
 from .reader import CONFIG_NAMESPACE, SettingsError, config_key
 
 __all__ = [
+    "BackupSettings",
     "CONFIG_NAMESPACE",
+    "EndpointSettings",
+    "MonitoringSettings",
+    "PoolerSettings",
+    "RestoreSettings",
     "CitusSettings",
     "ClusterSettings",
     "CrashWatcherSettings",

@@ -81,6 +81,18 @@ def network_name(value: str) -> Optional[str]:
     return None
 
 
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,62}$")
+
+
+def volume_name(value: str) -> Optional[str]:
+    # Docker's rule for volume names, with a length a person can read.
+    return (
+        None
+        if _VOLUME_NAME.fullmatch(value)
+        else "must be a Docker volume name: letters, digits and _.-, 2 to 63 characters"
+    )
+
+
 def subnet(value: str) -> Optional[str]:
     try:
         network = ipaddress.IPv4Network(value)

@@ -25,10 +25,12 @@ from .model import (
     EngineSettings,
     EtcdSettings,
     ImageSettings,
+    MonitoringSettings,
     NetworkSettings,
     ObservabilitySettings,
     Passwords,
     PatroniSettings,
+    PoolerSettings,
     ResourceLimits,
     ServiceSettings,
     Settings,
@@ -36,6 +38,7 @@ from .model import (
 )
 from .postgres import PARAMETER_NAME, parameter_problem
 from .reader import SECRET_SHOWN, Reader, SettingsError, config_key
+from .services import read_backups, read_endpoints, read_monitoring, read_pooler
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -54,11 +57,20 @@ SECTIONS = (
     "observability",
     "engine",
     "crashWatcher",
+    "endpoints",
+    "pooler",
+    "monitoring",
+    "backups",
 )
 PASSWORD_KEYS = {
     "superuserPassword": "superuser",
     "replicationPassword": "replication",
     "restApiPassword": "rest_api",
+    # Generated when unset, like the others: the pooler's application role, the role PgBouncer
+    # runs auth_query as, and the exporters' monitoring role.
+    "applicationPassword": "application",
+    "poolerAuthPassword": "pooler_auth",
+    "monitoringPassword": "monitoring",
 }
 
 # Pinned upstream images; the integration suite points these keys at local stand-ins.
@@ -109,9 +121,14 @@ def load_settings(
     observability = _read_observability(reader("observability"))
     engine = _read_engine(reader("engine"))
     crash_watcher = _read_crash_watcher(reader("crashWatcher"))
+    endpoints = read_endpoints(reader("endpoints"))
+    pooler = read_pooler(reader("pooler"), endpoints)
+    monitoring = read_monitoring(reader("monitoring"))
+    backups = read_backups(reader("backups"), cluster.scope, citus)
 
     if not problems:
         _check_cross_rules(network, image, etcd, citus, patroni, vip, problems)
+        _check_roles(patroni, pooler, monitoring, problems)
     if problems:
         raise SettingsError(problems)
     settings = Settings(
@@ -127,6 +144,10 @@ def load_settings(
         observability,
         engine,
         crash_watcher,
+        endpoints,
+        pooler,
+        monitoring,
+        backups,
     )
     _check_addresses(settings, problems)
     if problems:
@@ -632,9 +653,42 @@ def _check_cross_rules(
         )
 
 
+def _check_roles(
+    patroni: PatroniSettings,
+    pooler: PoolerSettings,
+    monitoring: MonitoringSettings,
+    problems: list[str],
+) -> None:
+    """Every role the program creates has one purpose: a shared name would mix privileges."""
+    roles = [
+        ("patroni.superuser", patroni.superuser),
+        ("patroni.replicationUser", patroni.replication_user),
+        ("pooler.user", pooler.user),
+        ("pooler.authUser", pooler.auth_user),
+        ("monitoring.user", monitoring.user),
+    ]
+    seen: dict[str, str] = {}
+    for key, role in roles:
+        if role in seen:
+            problems.append(f"{config_key(key)} = {role!r}: is already {config_key(seen[role])}")
+        seen.setdefault(role, key)
+
+
 def _check_addresses(settings: Settings, problems: list[str]) -> None:
     """Defence in depth: no two things on the network may share an address."""
     owners: dict[ipaddress.IPv4Address, str] = {settings.network.gateway: "the gateway"}
+    services = [("haproxy", settings.endpoints.enabled, settings.endpoints.instances)]
+    services.append(("pgbouncer", settings.pooler.enabled, settings.endpoints.instances))
+    services.append(("prometheus", settings.monitoring.enabled, 1))
+    for role, enabled, instances in services:
+        for instance in range(instances if enabled else 0):
+            address = settings.service_address(role, instance)
+            if address not in settings.network.member_range:
+                problems.append(
+                    f"{config_key('network.memberRange')} = '{settings.network.member_range}': "
+                    f"too small for {role} {instance + 1} (services take the top 16 addresses)"
+                )
+            owners[address] = f"{role} {instance + 1}"
     if settings.observability.active("adminer"):
         owners[settings.adminer_address] = "adminer"
     if settings.crash_watcher.enabled:

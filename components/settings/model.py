@@ -12,6 +12,7 @@ from .addressing import Group, Member
 
 Flavour = Literal["upstream", "debian"]
 EtcdApi = Literal["v3", "v2"]
+MAX_SERVICE_INSTANCES = 4
 FLAVOURS: tuple[Flavour, ...] = ("upstream", "debian")
 ETCD_APIS: tuple[EtcdApi, ...] = ("v3", "v2")
 
@@ -141,12 +142,96 @@ class CrashWatcherSettings:
 
 
 @dataclass(frozen=True)
+class EndpointSettings:
+    """HAProxy instances routing by Patroni's REST health checks: a read-write port to the
+    leader of group 0 (the coordinator with Citus) and a read-only port to its replicas."""
+
+    enabled: bool
+    instances: int
+    host_ip: str
+    # Instance i publishes its ports at these plus i * PORT_STRIDE on host_ip.
+    read_write_port: int
+    read_only_port: int
+    max_replica_lag_bytes: int  # a replica further behind leaves the read-only pool
+
+    PORT_STRIDE = 10
+
+    def host_ports(self, instance: int) -> tuple[int, int]:
+        offset = instance * self.PORT_STRIDE
+        return self.read_write_port + offset, self.read_only_port + offset
+
+
+@dataclass(frozen=True)
+class PoolerSettings:
+    """PgBouncer in transaction pooling in front of each endpoint instance's read-write port.
+    Clients log in as `user` (or any other non-superuser login role): PgBouncer looks their
+    SCRAM verifiers up with auth_query as a dedicated role."""
+
+    enabled: bool
+    host_ip: str
+    port: int  # instance i publishes at port + i * EndpointSettings.PORT_STRIDE
+    pool_size: int  # server connections per database and user
+    max_client_connections: int
+    user: str  # the application role the program creates for pooled clients
+    auth_user: str  # the role PgBouncer runs auth_query as
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """Prometheus with a PostgreSQL exporter beside every member and the alert rules of
+    components/monitoring_rules.py."""
+
+    enabled: bool
+    host_ip: str
+    host_port: int
+    scrape_interval_s: int
+    retention: str  # Prometheus' --storage.tsdb.retention.time, e.g. "15d"
+    # Alert thresholds.
+    max_replication_lag_bytes: int
+    disk_usage_ratio: float
+    user: str  # the monitoring role the exporters log in as (pg_monitor)
+
+
+RestoreType = Literal["latest", "time", "name", "immediate"]
+RESTORE_TYPES: tuple[RestoreType, ...] = ("latest", "time", "name", "immediate")
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    """Bootstrap a new cluster from another cluster's backups (Patroni custom bootstrap)."""
+
+    source: str  # the scope of the cluster whose stanzas are restored
+    type: RestoreType
+    target: Optional[str]  # a timestamp with time zone (time) or a restore point (name)
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """pgBackRest: WAL archived by whichever member leads, a repository on its own retained
+    volume, full and incremental backups taken by the leader on a schedule."""
+
+    enabled: bool
+    repository_volume: str
+    full_interval_s: int
+    incremental_interval_s: int
+    retention_full: int  # full backups kept (with the WAL they need)
+    restore: Optional[RestoreSettings]
+
+    def stanza(self, scope: str, group: int, citus: bool) -> str:
+        """One stanza per Patroni cluster: per Citus group, since each has its own WAL."""
+        return f"{scope}-g{group}" if citus else scope
+
+
+@dataclass(frozen=True)
 class Passwords:
     """Passwords supplied as config secrets; None means 'generate one'."""
 
     superuser: Optional[str] = field(default=None, repr=False)
     replication: Optional[str] = field(default=None, repr=False)
     rest_api: Optional[str] = field(default=None, repr=False)
+    application: Optional[str] = field(default=None, repr=False)
+    pooler_auth: Optional[str] = field(default=None, repr=False)
+    monitoring: Optional[str] = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -163,6 +248,10 @@ class Settings:
     observability: ObservabilitySettings
     engine: EngineSettings
     crash_watcher: CrashWatcherSettings
+    endpoints: EndpointSettings
+    pooler: PoolerSettings
+    monitoring: MonitoringSettings
+    backups: BackupSettings
 
     @property
     def engine_proxy_needed(self) -> bool:
@@ -173,6 +262,13 @@ class Settings:
     def crash_watcher_address(self) -> ipaddress.IPv4Address:
         """Next to adminer's, far from the member slots."""
         return self.network.member_range.broadcast_address - 2
+
+    def service_address(self, role: str, instance: int = 0) -> ipaddress.IPv4Address:
+        """Service containers sit at the top of the member range, below adminer and the crash
+        watcher, far from the member slots."""
+        top = self.network.member_range.broadcast_address
+        base = {"haproxy": 3, "pgbouncer": 3 + MAX_SERVICE_INSTANCES, "prometheus": 11}[role]
+        return top - base - instance
 
     @property
     def coordinator_hosts(self) -> tuple[str, ...]:

@@ -25,7 +25,8 @@ from tests.programrun import PROJECT, PROJECT_DIR, stack_config, stack_names
 DOCKERFILE = PROJECT_DIR / "images" / "patroni" / "Dockerfile"
 PC_PACKAGES = PROJECT_DIR / "images" / "patroni" / "pc-packages"
 TAIL = ["python3-etcd", "python3-psycopg2"]
-TOOLS = ["etcd-server", "etcd-client", "curl", "procps", "iproute2", "haproxy"]
+SERVICES = ["pgbouncer", "pgbackrest", "prometheus", "prometheus-postgres-exporter"]
+TOOLS = ["etcd-server", "etcd-client", "curl", "procps", "iproute2", "haproxy", *SERVICES]
 DEBIAN_PLAN = [
     "postgresql-15",
     "patroni=4.0.*",
@@ -37,6 +38,7 @@ DEBIAN_PLAN = [
     "procps",
     "iproute2",
     "haproxy",
+    *SERVICES,
 ]
 
 

@@ -80,7 +80,8 @@ def test_a_section_stored_as_secret_is_refused_and_never_shown():
     found = problems(config, secret_sections=frozenset({"patroni"}))
     assert (
         "patroni-citus:patroni = [secret]: is stored as a secret; only superuserPassword, "
-        "replicationPassword, restApiPassword may be: the program does not keep other values "
+        "replicationPassword, restApiPassword, applicationPassword, poolerAuthPassword, "
+        "monitoringPassword may be: the program does not keep other values "
         "encrypted (outputs, labels, commands)" in found
     )
     assert "patroni-citus:patroni.ttl = [secret]: must be an integer" in found

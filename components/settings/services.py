@@ -86,6 +86,12 @@ def _overlapping(bases: set[int], instances: int) -> bool:
     return len(set(ports)) < len(ports)
 
 
+def _ports(bases: set[int], endpoints: EndpointSettings) -> set[int]:
+    """The host ports published from these bases by every instance."""
+    stride = EndpointSettings.PORT_STRIDE
+    return {b + stride * i for b in bases for i in range(endpoints.instances)}
+
+
 def read_pooler(r: Reader, endpoints: EndpointSettings) -> PoolerSettings:
     enabled = r.value("enabled", False, bool)
     allow_public = r.value("allowPublicPorts", False, bool)
@@ -105,9 +111,9 @@ def read_pooler(r: Reader, endpoints: EndpointSettings) -> PoolerSettings:
     if user == auth_user:
         r.fail("authUser", auth_user, "must differ from pooler.user")
     r.finish()
-    if enabled and endpoints.enabled:
-        published = {endpoints.read_write_port, endpoints.read_only_port}
-        if host_ip == endpoints.host_ip and _overlapping({*published, port}, endpoints.instances):
+    if enabled and endpoints.enabled and host_ip == endpoints.host_ip:
+        published = _ports({endpoints.read_write_port, endpoints.read_only_port}, endpoints)
+        if published & _ports({port}, endpoints):
             r.fail("port", port, "collides with an endpoints port on the same hostIp")
     return PoolerSettings(enabled, host_ip, port, pool_size, max_clients, user, auth_user)
 
@@ -155,7 +161,7 @@ def read_backups(r: Reader, scope: str, citus: CitusSettings) -> BackupSettings:
         r.fail("enabled", enabled, "must be true to restore: the restored cluster archives too")
     r.finish()
     full_s, incremental_s = seconds(full) or 0, seconds(incremental) or 0
-    if incremental_s > full_s:
+    if full_s and incremental_s > full_s:
         r.fail("incrementalInterval", incremental, f"must not be longer than fullInterval {full}")
     return BackupSettings(enabled, volume, full_s, incremental_s, retention, restore)
 

@@ -13,6 +13,7 @@ import pulumi_random as random
 from policies import conventions
 
 from . import render
+from .backups import Backups
 from .crash_watcher import CrashWatcher
 from .engine_proxy import EngineProxy
 from .etcd_cluster import EtcdCluster
@@ -119,6 +120,19 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=etcd.ready),
         )
 
+        # Before the members, which mount its repository.
+        self.backups: Optional[Backups] = None
+        if settings.backups.enabled:
+            self.backups = Backups(
+                f"{name}-backups",
+                settings,
+                network,
+                image_ref,
+                container_options=container_options,
+                opts=child,
+            )
+        repository = self.backups.repository if self.backups is not None else None
+
         groups: list[PatroniCitusGroup] = []
         for group in settings.groups:
             # One group after the other: a rolling change never waits on more members at once
@@ -135,6 +149,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                     container_options=container_options,
                     depends_on=[*etcd.containers, *etcd.ready, passwords, *before],
                     coordinator=groups[0].deployed_members if groups else (),
+                    backup_repository=repository,
                     opts=child,
                 )
             )

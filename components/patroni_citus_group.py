@@ -68,6 +68,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         container_options: ContainerOptions,
         depends_on: Sequence[pulumi.Resource] = (),
         coordinator: Sequence[DeployedMember] = (),
+        backup_repository: Optional[pulumi.Input[str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("patroni-citus:index:PatroniCitusGroup", name, None, opts)
@@ -124,7 +125,8 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 volumes=[
                     docker.ContainerVolumeArgs(
                         volume_name=volume.name, container_path=conventions.PATRONI_DATA_MOUNT
-                    )
+                    ),
+                    *self._repository_mount(plan, backup_repository),
                 ],
                 stop_timeout=plan.spec["stop_timeout"],
                 destroy_grace_seconds=plan.spec["stop_timeout"],
@@ -185,6 +187,22 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         )
         self.register_outputs({"members": self.members})
 
+    @staticmethod
+    def _repository_mount(
+        plan: _ContainerPlan, repository: Optional[pulumi.Input[str]]
+    ) -> list[docker.ContainerVolumeArgs]:
+        """pgBackRest's repository (components/backups.py), shared by every member: whichever
+        leads archives WAL and takes backups into it, a new replica restores from it."""
+        if "backup_repository" not in plan.spec:
+            return []
+        if repository is None:
+            raise ValueError("backups are on: pass the repository volume's name")
+        return [
+            docker.ContainerVolumeArgs(
+                volume_name=repository, container_path=conventions.PGBACKREST_REPO_MOUNT
+            )
+        ]
+
 
 @dataclass(frozen=True)
 class _ContainerPlan:
@@ -220,4 +238,7 @@ class _ContainerPlan:
             "limits": [limits.cpus, limits.shm_size_mb],
             "shared": options.fingerprint(),
         }
+        if settings.backups.enabled:
+            # Only then: the revision of a member without backups stays what it was.
+            spec["backup_repository"] = settings.backups.repository_volume
         return cls(member, volume_name, labels, spec)

@@ -14,7 +14,7 @@ import yaml
 
 from policies import conventions
 
-from . import versions
+from . import render_backups, versions
 from .settings import Group, Member, Settings
 
 
@@ -125,9 +125,10 @@ def patroni_config(
     # Seeds a new cluster's DCS configuration; Patroni ignores it once the cluster exists, so
     # each group's config resource keeps the DCS copy as declared (rollout.py config).
     config["bootstrap"] = {
-        "dcs": dynamic_config(settings),
+        "dcs": dynamic_config(settings, group),
         "initdb": [{"encoding": "UTF8"}, "data-checksums"],
     }
+    backups = settings.backups.enabled
     config["postgresql"] = {
         "listen": f"0.0.0.0:{conventions.POSTGRES_PORT}",
         "connect_address": f"{member.address}:{conventions.POSTGRES_PORT}",
@@ -144,6 +145,12 @@ def patroni_config(
         "create_replica_methods": ["basebackup"],
         "parameters": {"unix_socket_directories": conventions.PG_SOCKET_DIR},
     }
+    if backups:
+        config["postgresql"].update(render_backups.replica_methods(settings, group))
+        # The first leader creates the stanza at once, so its first WAL is archived.
+        config["bootstrap"]["post_bootstrap"] = render_backups.POST_BOOTSTRAP
+        if settings.backups.restore is not None:
+            config["bootstrap"].update(render_backups.restore_bootstrap(settings, group))
     config["tags"] = {
         "nofailover": False,
         "noloadbalance": False,
@@ -153,9 +160,13 @@ def patroni_config(
     return config
 
 
-def dynamic_config(settings: Settings) -> dict[str, Any]:
+def dynamic_config(settings: Settings, group: Group) -> dict[str, Any]:
     """Patroni's dynamic configuration, shared by every member of a group through the DCS."""
     p = settings.patroni
+    # Each group archives to its own stanza; patroni.parameters cannot set these (loader).
+    archiving = (
+        render_backups.archive_parameters(settings, group) if settings.backups.enabled else {}
+    )
     return {
         "ttl": p.ttl,
         "loop_wait": p.loop_wait,
@@ -170,6 +181,7 @@ def dynamic_config(settings: Settings) -> dict[str, Any]:
                 "password_encryption": "scram-sha-256",
                 "wal_log_hints": "on",
                 **dict(p.parameters),
+                **archiving,
             },
         },
     }
@@ -177,14 +189,20 @@ def dynamic_config(settings: Settings) -> dict[str, Any]:
 
 def member_files(settings: Settings, group: Group, member: Member, credentials: Credentials) -> str:
     """What a member's config resource writes into its container, in order (scripts/
-    member_config.py write): ~/.pgpass first, so it is there when Patroni starts."""
-    files = [
-        (conventions.PGPASS_PATH, pgpass(settings, credentials)),
+    member_config.py write): ~/.pgpass first, so it is there when Patroni starts; with backups
+    pgBackRest's configuration and pc-backup's schedule before Patroni's, which uses them."""
+    files = [(conventions.PGPASS_PATH, pgpass(settings, credentials))]
+    if settings.backups.enabled:
+        files += [
+            (conventions.PGBACKREST_CONFIG_PATH, render_backups.pgbackrest_conf(settings, group)),
+            (conventions.PGBACKREST_SCHEDULE_PATH, render_backups.schedule_file(settings, group)),
+        ]
+    files.append(
         (
             conventions.PATRONI_CONFIG_PATH,
             to_yaml(patroni_config(settings, group, member, credentials)),
-        ),
-    ]
+        )
+    )
     return json.dumps(files)
 
 
@@ -312,7 +330,7 @@ def etcd_ready_command(settings: Settings, member: Member, timeout_s: int) -> st
 
 def group_config_command(settings: Settings, group: Group, timeout_s: int) -> str:
     members = ",".join(m.name for m in group.members)
-    desired = json.dumps(dynamic_config(settings), sort_keys=True)
+    desired = json.dumps(dynamic_config(settings, group), sort_keys=True)
     return _rollout(settings, timeout_s, "config", "--members", members, "--desired", desired)
 
 

@@ -61,8 +61,9 @@ ROLE_HAPROXY: Role = "haproxy"
 ROLE_PGBOUNCER: Role = "pgbouncer"
 ROLE_PROMETHEUS: Role = "prometheus"
 ROLE_BACKUP_EXPORTER: Role = "backup-exporter"
-# Roles whose containers keep their state in a data volume at DATA_PATHS[role].
-DATA_ROLES: Tuple[Role, ...] = (ROLE_ETCD, ROLE_PATRONI)
+# Roles whose containers keep their state in a data volume at DATA_PATHS[role]: the backup
+# exporter's is pgBackRest's repository (every member mounts it too), retained like the others.
+DATA_ROLES: Tuple[Role, ...] = (ROLE_ETCD, ROLE_PATRONI, ROLE_BACKUP_EXPORTER)
 
 # --------------------------------------------------------------------------------------------
 # Ports
@@ -102,8 +103,16 @@ ENGINE_SOCKET_PATH = "/var/run/docker.sock"
 HOST_ENGINE_SOCKETS: Tuple[str, ...] = ("/var/run/docker.sock", "/run/docker.sock")
 # pgBackRest's repository volume, mounted in every member and in the backup exporter.
 PGBACKREST_REPO_MOUNT = "/var/lib/pgbackrest"
+# pgBackRest's default configuration file and the backup schedule of pc-backup, written with
+# the member's files when backups are on (no secrets in either).
+PGBACKREST_CONFIG_PATH = "/etc/pgbackrest/pgbackrest.conf"
+PGBACKREST_SCHEDULE_PATH = "/etc/pgbackrest/pc-backup.json"
 POSTGRES_UID = "999"  # fixed in the image so uploads can be owned by postgres
-DATA_PATHS: Mapping[Role, str] = {ROLE_ETCD: ETCD_DATA_MOUNT, ROLE_PATRONI: PATRONI_DATA_MOUNT}
+DATA_PATHS: Mapping[Role, str] = {
+    ROLE_ETCD: ETCD_DATA_MOUNT,
+    ROLE_PATRONI: PATRONI_DATA_MOUNT,
+    ROLE_BACKUP_EXPORTER: PGBACKREST_REPO_MOUNT,
+}
 
 
 def postgres_bin_dir(major: int) -> str:

@@ -21,10 +21,11 @@ resource both as resource-policy inputs and as stack-policy outputs):
 * role ``vip-manager`` marks the only containers allowed NET_ADMIN / NET_RAW;
 * role ``engine-proxy`` marks the only container allowed to bind-mount the engine's API socket
   (and nothing else from the host);
-* ``patroni-citus.data-path`` on etcd/Patroni containers names where the data volume goes;
+* ``patroni-citus.data-path`` on etcd/Patroni/backup-exporter containers names where the data
+  volume goes (the backup exporter's is pgBackRest's repository);
 * the ``docker:index/network:Network`` carries ``patroni-citus.member-range`` and
-  ``patroni-citus.vip``; ``docker:index/volume:Volume`` resources labelled with role ``etcd``
-  or ``patroni`` are data volumes.
+  ``patroni-citus.vip``; ``docker:index/volume:Volume`` resources labelled with role ``etcd``,
+  ``patroni`` or ``backup-exporter`` are data volumes.
 """
 
 from __future__ import annotations
@@ -1546,8 +1547,8 @@ RULES: List[Rule] = [
     ),
     Rule(
         "data-volumes",
-        "Every etcd and Patroni container mounts a named volume at its data path, and data "
-        "volumes are protected or retained.",
+        "Every etcd and Patroni container (and the backup exporter, at pgBackRest's repository) "
+        "mounts a named volume at its data path, and data volumes are protected or retained.",
         "stack",
         check_data_volumes,
         MANDATORY,

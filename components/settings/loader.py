@@ -36,8 +36,8 @@ from .model import (
     Settings,
     VipSettings,
 )
-from .postgres import PARAMETER_NAME, parameter_problem
-from .reader import SECRET_SHOWN, Reader, SettingsError, config_key
+from .postgres import BACKUP_MANAGED, PARAMETER_NAME, parameter_problem
+from .reader import SECRET_SHOWN, Reader, SettingsError, config_key, shown
 from .services import read_backups, read_endpoints, read_monitoring, read_pooler
 
 MIN_PASSWORD_LENGTH = 12
@@ -125,6 +125,8 @@ def load_settings(
     pooler = read_pooler(reader("pooler"), endpoints)
     monitoring = read_monitoring(reader("monitoring"))
     backups = read_backups(reader("backups"), cluster.scope, citus)
+    if backups.enabled:
+        _check_backup_parameters(patroni, problems)
 
     if not problems:
         _check_cross_rules(network, image, etcd, citus, patroni, vip, problems)
@@ -651,6 +653,16 @@ def _check_cross_rules(
             f"{config_key('network.memberRange')} = '{network.member_range}': too small for "
             f"{len(sizes)} group(s): needs {needed} addresses (16 per group after 16 for etcd)"
         )
+
+
+def _check_backup_parameters(patroni: PatroniSettings, problems: list[str]) -> None:
+    """With backups on, the program owns WAL archiving (components/render_backups.py)."""
+    for name, value in patroni.parameters.items():
+        if name in BACKUP_MANAGED:
+            problems.append(
+                f"{config_key(f'patroni.parameters.{name}')} = {shown(value)}: is managed: "
+                f"{BACKUP_MANAGED[name]}"
+            )
 
 
 def _check_roles(

@@ -28,6 +28,14 @@ MANAGED: dict[str, str] = {
     "recovery_target_timeline": "Patroni manages recovery",
 }
 
+# Managed only with backups.enabled: pgBackRest archives every group's WAL to its stanza.
+BACKUP_MANAGED: dict[str, str] = {
+    "archive_mode": "backups.enabled archives WAL with pgBackRest (on, never always)",
+    "archive_command": "backups.enabled archives WAL to the group's pgBackRest stanza",
+    "archive_library": "backups.enabled archives WAL with archive_command (pgBackRest)",
+    "archive_timeout": "backups.enabled sets it to 60s, the most WAL a lost volume can lose",
+}
+
 MAX_VALUE_LENGTH = 1024
 _MEMORY = re.compile(r"^\d{1,12}\s*(B|kB|MB|GB|TB)?$")
 _DURATION = re.compile(r"^\d{1,12}\s*(us|ms|s|min|h|d)?$")

@@ -29,7 +29,11 @@ import pytest
 from policies import conventions
 from policies import rules as R
 from policies.pack import to_plain
-from tests.programrun import run_stack, stack_names  # HOOK: provided by tests/programrun.py
+from tests.programrun import (  # HOOK: provided by tests/programrun.py
+    run_stack,
+    stack_config,
+    stack_names,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "policies" / "config"
 STACKS = list(stack_names())
@@ -102,3 +106,45 @@ def test_retain_label_mirrors_retain_on_delete(stack):
                 f"{r.name}: label {conventions.LABEL_RETAIN}={labelled}, retainOnDelete={retained}"
             )
     assert not wrong, f"stack {stack}: " + "; ".join(wrong)
+
+
+# The stack files leave the service layer off: its graphs are checked here, with backups on
+# and restored.
+BACKUPS = {
+    "backups": {"backups": {"enabled": True}},
+    "restore": {
+        "backups": {
+            "enabled": True,
+            "repositoryVolume": "old-backups",
+            "restore": {"source": "old", "type": "latest"},
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("stack", ["offline", "offline-citus"])
+@pytest.mark.parametrize("variant", sorted(BACKUPS))
+def test_no_mandatory_violation_with_backups(stack, variant, pack_server):
+    config = stack_config(stack)
+    config.update({f"patroni-citus:{key}": value for key, value in BACKUPS[variant].items()})
+    resources = [to_resource(r) for r in run_stack(stack, config=config).resources]
+    exporter = conventions.ROLE_BACKUP_EXPORTER
+    assert any(R.label(r, conventions.LABEL_ROLE) == exporter for r in resources)
+    diagnostics = pack_server.analyze(resources, pack_config(stack))
+    mandatory = [d for d in diagnostics if d.level == "mandatory"]
+    assert not mandatory, "\n\n".join(f"[{d.policy}] {d.urn}\n{d.message}" for d in mandatory)
+
+
+def test_an_unretained_repository_is_refused(pack_server):
+    config = stack_config("offline")
+    config["patroni-citus:backups"] = {"enabled": True}
+    resources = []
+    for r in run_stack("offline", config=config).resources:
+        res = to_resource(r)
+        if r.type == R.VOLUME and R.label(res, conventions.LABEL_ROLE) == "backup-exporter":
+            labels = [x for x in res.props["labels"] if x["label"] != conventions.LABEL_RETAIN]
+            res = R.Resource(**{**res.__dict__, "props": {**res.props, "labels": labels}})
+            repository = res.urn
+        resources.append(res)
+    mandatory = [d for d in pack_server.analyze(resources, None) if d.level == "mandatory"]
+    assert [(d.policy, d.urn) for d in mandatory] == [("data-volumes", repository)]

@@ -25,7 +25,13 @@ from tests.programrun import PROJECT, PROJECT_DIR, stack_config, stack_names
 DOCKERFILE = PROJECT_DIR / "images" / "patroni" / "Dockerfile"
 PC_PACKAGES = PROJECT_DIR / "images" / "patroni" / "pc-packages"
 TAIL = ["python3-etcd", "python3-psycopg2"]
-SERVICES = ["pgbouncer", "pgbackrest", "prometheus", "prometheus-postgres-exporter"]
+SERVICES = [
+    "pgbouncer",
+    "pgbackrest",
+    "prometheus",
+    "prometheus-postgres-exporter",
+    "prometheus-pgbackrest-exporter",
+]
 TOOLS = ["etcd-server", "etcd-client", "curl", "procps", "iproute2", "haproxy", *SERVICES]
 DEBIAN_PLAN = [
     "postgresql-15",
@@ -144,7 +150,20 @@ def test_repository_lines_are_the_projects_official_ones():
         "https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main",
         "deb [signed-by=/etc/apt/keyrings/citusdata_community.asc] "
         "https://packagecloud.io/citusdata/community/debian/ bookworm main",
+        # Only for the pgBackRest exporter (pinned low by the stage).
+        "deb http://deb.debian.org/debian trixie main",
     ]
+
+
+def test_trixie_is_added_only_to_bookworm_for_the_backup_exporter():
+    env = stage_env(stack_settings("dev"))
+    for codename in ("trixie", "noble"):
+        result = pc_packages("sources", codename, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "debian" not in result.stdout.replace("citusdata/community/debian", "")
+    # The stage pins what it adds low, so only the exporter (found nowhere else) comes from it.
+    dockerfile = DOCKERFILE.read_text()
+    assert "grep -q ' trixie main$' /etc/apt/sources.list.d/pc-upstream.list" in dockerfile
 
 
 def upstream(**image) -> dict:

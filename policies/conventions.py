@@ -102,6 +102,15 @@ ENGINE_SOCKET_PATH = "/var/run/docker.sock"
 HOST_ENGINE_SOCKETS: Tuple[str, ...] = ("/var/run/docker.sock", "/run/docker.sock")
 # pgBackRest's repository volume, mounted in every member and in the backup exporter.
 PGBACKREST_REPO_MOUNT = "/var/lib/pgbackrest"
+# HAProxy (the endpoints) writes its rendered configuration, given in PC_HAPROXY_CONFIG (it
+# holds no secret), here at every start: a tmpfs, as its root filesystem is read-only.
+HAPROXY_RUN_DIR = "/run/pc-haproxy"
+HAPROXY_CONFIG_PATH = f"{HAPROXY_RUN_DIR}/haproxy.cfg"
+# PgBouncer's files, written into the running container by its config command as the postgres
+# user (mode 0600): the auth_file holds the auth_query role's password.
+PGBOUNCER_CONFIG_DIR = "/etc/pc-pgbouncer"
+PGBOUNCER_CONFIG_PATH = f"{PGBOUNCER_CONFIG_DIR}/pgbouncer.ini"
+PGBOUNCER_AUTH_FILE = f"{PGBOUNCER_CONFIG_DIR}/userlist.txt"
 POSTGRES_UID = "999"  # fixed in the image so uploads can be owned by postgres
 DATA_PATHS: Mapping[Role, str] = {ROLE_ETCD: ETCD_DATA_MOUNT, ROLE_PATRONI: PATRONI_DATA_MOUNT}
 

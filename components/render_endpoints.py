@@ -13,11 +13,15 @@ from policies import conventions
 from .render import MEMBER_CONFIG, Credentials
 from .settings import Settings
 
-# How fast HAProxy follows Patroni: an UP server is checked every second, a changing one every
-# half second, and two answers in a row move it. Patroni's own example (inter 3s, fall 3)
-# kept routing to a demoted leader for ~4.3 s after a switchover here; these timings left it
-# within ~0.7 s (research notes, B).
-CHECK_TIMING = "inter 1s fastinter 500ms downinter 1s fall 2 rise 2"
+# How fast HAProxy follows Patroni: an UP server is checked every second, a changing or DOWN
+# one every half second, and two failed answers in a row take it out. Patroni's own example
+# (inter 3s, fall 3) kept routing to a demoted leader for ~4.3 s after a switchover here;
+# these timings left it within ~0.7 s (research notes, B).
+CHECK_TIMING = "inter 1s fastinter 500ms downinter 500ms fall 2"
+# One 200 from /primary puts a member in the read-write pool: Patroni answers it only while
+# the member holds the leader lock, so it cannot be a fluke. A replica joins the read-only
+# pool after two.
+READ_WRITE_RISE, READ_ONLY_RISE = 1, 2
 # The longest a member that answers stays in a pool after its health answer changed: asked
 # again after `inter`, then after `fastinter` for the second failed answer (`fall 2`), plus a
 # second for the answers themselves.
@@ -74,7 +78,7 @@ def haproxy_config(settings: Settings) -> str:
         "    http-check expect status 200",
         # Sessions on a member that stopped being the primary are cut, so clients reconnect
         # to the new one instead of writing into a read-only (or dead) server.
-        f"    default-server {CHECK_TIMING} on-marked-down shutdown-sessions",
+        f"    default-server {CHECK_TIMING} rise {READ_WRITE_RISE} on-marked-down shutdown-sessions",
         *servers,
         "",
         "listen read-only",
@@ -85,7 +89,7 @@ def haproxy_config(settings: Settings) -> str:
         # port never routes to the leader (with every replica down it refuses connections).
         f"    http-check send meth HEAD uri /replica?lag={lag}",
         "    http-check expect status 200",
-        f"    default-server {CHECK_TIMING} on-marked-down shutdown-sessions",
+        f"    default-server {CHECK_TIMING} rise {READ_ONLY_RISE} on-marked-down shutdown-sessions",
         *servers,
     ]
     return "\n".join(lines) + "\n"

@@ -216,6 +216,31 @@ def sample_read_only(cluster: Cluster, stop: threading.Event, out: list, errors:
             time.sleep(0.05)
 
 
+def sample_standby_only(cluster: Cluster, stop: threading.Event, out: list) -> None:
+    """Like sample_read_only, with the whole read-only host list and libpq's
+    target_session_attrs=standby: libpq itself refuses a server out of recovery."""
+    ro = cluster.run.outputs["endpoints"]["readOnly"]
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            with psycopg.connect(
+                host=ro["host"],
+                port=ro["port"],
+                dbname=ro["database"],
+                user=cluster.run.outputs["coordinator"]["user"],
+                password=cluster.password,
+                target_session_attrs="standby",
+                connect_timeout=3,
+                autocommit=True,
+            ) as conn:
+                in_recovery, name = conn.execute(
+                    "SELECT pg_is_in_recovery(), pg_read_file('/etc/hostname')"
+                ).fetchone()
+            out.append(Session(started, in_recovery, name.strip()))
+        except psycopg.Error:
+            time.sleep(0.05)
+
+
 def test_the_read_only_port_never_routes_to_the_primary(healthy):
     """Every session through the read-only port must find its server in recovery at its first
     query. The one exception, by construction of polling health checks: a replica promoted
@@ -227,10 +252,14 @@ def test_the_read_only_port_never_routes_to_the_primary(healthy):
     sessions: list[Session] = []
     errors: list[float] = []
     stop = threading.Event()
+    standby_sessions: list[Session] = []
     samplers = [
         threading.Thread(target=sample_read_only, args=(healthy, stop, sessions, errors))
         for _ in range(3)
     ]
+    samplers.append(
+        threading.Thread(target=sample_standby_only, args=(healthy, stop, standby_sessions))
+    )
     with PrimaryWatch(healthy, healthy.group_members()) as primaries:
         for thread in samplers:
             thread.start()
@@ -258,8 +287,12 @@ def test_the_read_only_port_never_routes_to_the_primary(healthy):
         on_the_primary_outside_detection_window=len(outside_window),
         refused=len(errors),
         members_seen=sorted({s.member for s in sessions}),
+        standby_sessions=len(standby_sessions),
+        standby_sessions_on_the_primary=sum(not s.in_recovery for s in standby_sessions),
     )
     assert before > 20 and len(sessions) > before
+    # With target_session_attrs=standby not one session reaches a primary.
+    assert standby_sessions and all(s.in_recovery for s in standby_sessions)
     assert outside_window == [], outside_window
     assert not any(s.member == old and not s.in_recovery for s in sessions)
 
@@ -349,6 +382,11 @@ def test_two_hundred_clients_share_a_small_pool(healthy):
         direct_tps=tps(direct),
         direct_200_clients_exit_code=code_200,
         direct_200_clients_error=next(
-            (line.strip() for line in direct_200.splitlines() if "too many clients" in line), ""
-        )[:120],
+            (
+                line.strip()
+                for line in direct_200.splitlines()
+                if "FATAL" in line or "error" in line
+            ),
+            "",
+        )[:160],
     )

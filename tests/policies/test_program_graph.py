@@ -29,7 +29,7 @@ import pytest
 from policies import conventions
 from policies import rules as R
 from policies.pack import to_plain
-from tests.programrun import run_stack, stack_names  # HOOK: provided by tests/programrun.py
+from tests.programrun import run_stack, stack_config, stack_names  # HOOK: tests/programrun.py
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "policies" / "config"
 STACKS = list(stack_names())
@@ -102,3 +102,17 @@ def test_retain_label_mirrors_retain_on_delete(stack):
                 f"{r.name}: label {conventions.LABEL_RETAIN}={labelled}, retainOnDelete={retained}"
             )
     assert not wrong, f"stack {stack}: " + "; ".join(wrong)
+
+
+def test_no_mandatory_violation_with_endpoints_and_pooler(pack_server):
+    """The service layer's HAProxy and PgBouncer containers pass the pack too."""
+    config = stack_config("offline-vip")
+    config["patroni-citus:endpoints"] = {"enabled": True}
+    config["patroni-citus:pooler"] = {"enabled": True}
+    resources = [to_resource(r) for r in run_stack("offline-vip", config=config).resources]
+    roles = {R.label(r, conventions.LABEL_ROLE) for r in resources if r.type == R.CONTAINER}
+    assert {conventions.ROLE_HAPROXY, conventions.ROLE_PGBOUNCER} <= roles
+    diagnostics = pack_server.analyze(resources, pack_config("offline-vip"))
+    assert not [d for d in diagnostics if d.level == "mandatory"], diagnostics
+    for d in diagnostics:
+        print(f"advisory [{d.policy}] {d.urn}: {d.message}")

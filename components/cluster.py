@@ -15,11 +15,13 @@ from policies import conventions
 from . import render
 from .backups import Backups
 from .crash_watcher import CrashWatcher
+from .endpoints import Endpoints
 from .engine_proxy import EngineProxy
 from .etcd_cluster import EtcdCluster
 from .labels import docker_labels
 from .observability import Observability, prometheus_targets
 from .patroni_citus_group import PatroniCitusGroup
+from .pooler import Pooler
 from .settings import Settings
 from .vip_manager import VipManager
 
@@ -39,6 +41,9 @@ class PatroniCitusCluster(pulumi.ComponentResource):
     group_leaders: pulumi.Output[dict[str, Any]]
     observability: Observability
     prometheus_targets: pulumi.Output[list[dict[str, Any]]]
+    endpoints: pulumi.Output[Optional[dict[str, Any]]]
+    pooler: pulumi.Output[Optional[dict[str, Any]]]
+    application_password: pulumi.Output[Optional[str]]
 
     def __init__(
         self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None
@@ -198,6 +203,31 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 environment=roles_env,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[m.ready for m in deployed]),
             )
+        endpoints: Optional[Endpoints] = None
+        if settings.endpoints.enabled:
+            endpoints = Endpoints(
+                f"{name}-endpoints",
+                settings,
+                network,
+                image_ref,
+                container_options=container_options,
+                opts=child,
+            )
+        pooler: Optional[Pooler] = None
+        if settings.pooler.enabled:
+            # The settings refuse a pooler without endpoints; roles exist whenever it is on.
+            assert endpoints is not None and self.service_roles is not None
+            pooler = Pooler(
+                f"{name}-pooler",
+                settings,
+                network,
+                image_ref,
+                credentials,
+                endpoints.containers,
+                self.service_roles,
+                container_options=container_options,
+                opts=child,
+            )
         patroni_containers = [m.container for m in deployed]
         probe = command.local.Command(
             f"{name}-group-leaders",
@@ -225,8 +255,23 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         )
         self.group_leaders = probe.stdout.apply(json.loads)
         self.prometheus_targets = pulumi.Output.from_input(prometheus_targets(settings))
+        self.endpoints = (
+            pulumi.Output.all(endpoints.read_write, endpoints.read_only).apply(
+                lambda rw_ro: {"readWrite": rw_ro[0], "readOnly": rw_ro[1]}
+            )
+            if endpoints is not None
+            else pulumi.Output.from_input(None)
+        )
+        self.pooler = pooler.endpoint if pooler is not None else pulumi.Output.from_input(None)
+        # The pooled clients' role's password; null when the pooler is off.
+        self.application_password = pulumi.Output.secret(
+            credentials.apply(lambda c: c.application or None)
+        )
         self.register_outputs(
             {
+                "endpoints": self.endpoints,
+                "pooler": self.pooler,
+                "application_password": self.application_password,
                 "vip": self.vip,
                 "coordinator": self.coordinator,
                 "coordinator_password": self.coordinator_password,

@@ -107,6 +107,15 @@ PGBACKREST_REPO_MOUNT = "/var/lib/pgbackrest"
 # the member's files when backups are on (no secrets in either).
 PGBACKREST_CONFIG_PATH = "/etc/pgbackrest/pgbackrest.conf"
 PGBACKREST_SCHEDULE_PATH = "/etc/pgbackrest/pc-backup.json"
+# HAProxy (the endpoints) writes its rendered configuration, given in PC_HAPROXY_CONFIG (it
+# holds no secret), here at every start: a tmpfs, as its root filesystem is read-only.
+HAPROXY_RUN_DIR = "/run/pc-haproxy"
+HAPROXY_CONFIG_PATH = f"{HAPROXY_RUN_DIR}/haproxy.cfg"
+# PgBouncer's files, written into the running container by its config command as the postgres
+# user (mode 0600): the auth_file holds the auth_query role's password.
+PGBOUNCER_CONFIG_DIR = "/etc/pc-pgbouncer"
+PGBOUNCER_CONFIG_PATH = f"{PGBOUNCER_CONFIG_DIR}/pgbouncer.ini"
+PGBOUNCER_AUTH_FILE = f"{PGBOUNCER_CONFIG_DIR}/userlist.txt"
 POSTGRES_UID = "999"  # fixed in the image so uploads can be owned by postgres
 DATA_PATHS: Mapping[Role, str] = {
     ROLE_ETCD: ETCD_DATA_MOUNT,

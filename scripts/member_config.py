@@ -6,6 +6,9 @@ write --container C      write the files given on stdin (JSON [[path, content], 
                          then make Patroni reload. Run by each member's config resource, on
                          create (the container waits for its configuration) and on every
                          change: local settings never replace the container.
+service-write --container C
+                         write the files given on stdin (as write does) into a service's
+                         running container (PgBouncer), then make it reload (SIGHUP)
 passwords --groups JSON  set the superuser's and the replication user's passwords (from
                          PC_SUPERUSER_PASSWORD / PC_REPLICATION_PASSWORD) on the leader of
                          every group that exists, before the members' files change: standbys
@@ -44,17 +47,23 @@ from patroni_api import (
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 
 
-def write(args: argparse.Namespace) -> None:
+def write_files(container: str, timeout: float) -> list[tuple[str, str]]:
+    """Writes the files given on stdin into the container, each replaced atomically."""
     files = [(str(path), str(content)) for path, content in json.load(sys.stdin)]
     for path, content in files:
         quoted = shlex.quote(path)
         script = f"umask 077 && cat > {quoted}.new && mv -f {quoted}.new {quoted}"
-        argv = ("exec", "-i", "-u", "postgres", args.container, "sh", "-c", script)
+        argv = ("exec", "-i", "-u", "postgres", container, "sh", "-c", script)
         retrying(
-            f"writing {path} into {args.container}",
+            f"writing {path} into {container}",
             functools.partial(docker, *argv, stdin=content),
-            args.timeout,
+            timeout,
         )
+    return files
+
+
+def write(args: argparse.Namespace) -> None:
+    files = write_files(args.container, args.timeout)
     if docker("exec", args.container, "pc-entrypoint", "reload") == "reloading":
         # Patroni applies a SIGHUP before its next HA loop: done once its REST API takes the
         # credentials the new file names (an authenticated request, itself a harmless reload).
@@ -68,6 +77,13 @@ def write(args: argparse.Namespace) -> None:
     # would fail at its next reconnect. Give the passfile the configured password, as 4.0.8
     # does itself.
     docker("exec", args.container, "pc-replication-passfile")
+    log(f"{args.container}: wrote {', '.join(path for path, _ in files)} and reloaded")
+
+
+def service_write(args: argparse.Namespace) -> None:
+    files = write_files(args.container, args.timeout)
+    # Before PgBouncer runs, its entrypoint waits for the files and this reload does nothing.
+    docker("exec", args.container, "pc-entrypoint", "reload")
     log(f"{args.container}: wrote {', '.join(path for path, _ in files)} and reloaded")
 
 
@@ -195,6 +211,9 @@ def main() -> int:
     step = steps.add_parser("write")
     step.add_argument("--container", required=True)
     step.set_defaults(run=write)
+    step = steps.add_parser("service-write")
+    step.add_argument("--container", required=True)
+    step.set_defaults(run=service_write)
     step = steps.add_parser("passwords")
     step.add_argument("--groups", required=True, help="JSON [[members of group 0], ...]")
     step.add_argument("--superuser", required=True)

@@ -160,24 +160,32 @@ class Cluster:
     # --- SQL ------------------------------------------------------------------------------
 
     def connect(
-        self, host: Optional[str] = None, target_session_attrs: str = "read-write"
+        self,
+        host: Optional[str] = None,
+        target_session_attrs: str = "read-write",
+        port: Optional[int] = None,
     ) -> psycopg.Connection:
+        """A superuser session; `port` (default PostgreSQL's) reaches e.g. an HAProxy port."""
         passwords = [self.password, self.next_password] if self.next_password else [self.password]
         for password in passwords[:-1]:
             try:
-                return self._connect(host, target_session_attrs, password)
+                return self._connect(host, target_session_attrs, password, port)
             except psycopg.OperationalError as exc:
                 if "password authentication failed" not in str(exc):
                     raise
-        return self._connect(host, target_session_attrs, passwords[-1])
+        return self._connect(host, target_session_attrs, passwords[-1], port)
 
     def _connect(
-        self, host: Optional[str], target_session_attrs: str, password: str
+        self,
+        host: Optional[str],
+        target_session_attrs: str,
+        password: str,
+        port: Optional[int] = None,
     ) -> psycopg.Connection:
         coordinator = self.run.outputs["coordinator"]
         return psycopg.connect(
             host=host or coordinator["host"],
-            port=coordinator["port"],
+            port=port or coordinator["port"],
             dbname=coordinator["database"],
             user=coordinator["user"],
             password=password,
@@ -357,6 +365,7 @@ class Writer:
     cluster: Cluster
     host: Optional[str] = None
     table: str = "drill"
+    port: Optional[int] = None  # default: PostgreSQL's
     batch: int = 1
     distributed: bool = False
     acked: list[tuple[int, float, str]] = field(default_factory=list)  # id, time, member
@@ -365,7 +374,7 @@ class Writer:
     _thread: Optional[threading.Thread] = None
 
     def __post_init__(self):
-        with self.cluster.connect(self.host) as conn:
+        with self.cluster.connect(self.host, port=self.port) as conn:
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.table} (id bigint PRIMARY KEY, "
                 "at timestamptz NOT NULL DEFAULT now())"
@@ -399,7 +408,7 @@ class Writer:
             ids = list(range(self._next, self._next + self.batch))
             try:
                 if conn is None:
-                    conn = self.cluster.connect(self.host)
+                    conn = self.cluster.connect(self.host, port=self.port)
                 with conn.transaction():
                     conn.execute(insert, ids)
                     # The member's hostname names it even when the writer goes through the VIP.
@@ -432,7 +441,9 @@ class Writer:
 
     def lost(self) -> list[int]:
         """Acknowledged ids missing on the current primary."""
-        with wait_until("a writable primary", lambda: self.cluster.connect(self.host), 60) as conn:
+        with wait_until(
+            "a writable primary", lambda: self.cluster.connect(self.host, port=self.port), 60
+        ) as conn:
             present = {r[0] for r in conn.execute(f"SELECT id FROM {self.table}")}
         return [i for i, _, _ in self.acked if i not in present]
 

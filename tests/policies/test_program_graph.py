@@ -148,3 +148,15 @@ def test_an_unretained_repository_is_refused(pack_server):
         resources.append(res)
     mandatory = [d for d in pack_server.analyze(resources, None) if d.level == "mandatory"]
     assert [(d.policy, d.urn) for d in mandatory] == [("data-volumes", repository)]
+
+
+def test_no_mandatory_violation_with_endpoints_and_pooler(pack_server):
+    """The service layer's HAProxy and PgBouncer containers pass the pack too."""
+    config = stack_config("offline-vip")
+    config["patroni-citus:endpoints"] = {"enabled": True}
+    config["patroni-citus:pooler"] = {"enabled": True}
+    resources = [to_resource(r) for r in run_stack("offline-vip", config=config).resources]
+    roles = {R.label(r, conventions.LABEL_ROLE) for r in resources if r.type == R.CONTAINER}
+    assert {conventions.ROLE_HAPROXY, conventions.ROLE_PGBOUNCER} <= roles
+    diagnostics = pack_server.analyze(resources, pack_config("offline-vip"))
+    assert not diagnostics, diagnostics

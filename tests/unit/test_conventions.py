@@ -50,6 +50,7 @@ def test_the_image_sets_and_creates_the_paths():
         conventions.PATRONI_DATA_MOUNT,
         config_dir,
         conventions.PG_SOCKET_DIR,
+        conventions.PGBOUNCER_CONFIG_DIR,
     } <= created
 
 
@@ -57,6 +58,8 @@ def test_the_entrypoint_defaults_are_the_conventions():
     assert entrypoint_default("PATRONI_CONFIG") == conventions.PATRONI_CONFIG_PATH
     assert entrypoint_default("PG_SOCKET_DIR") == conventions.PG_SOCKET_DIR
     assert entrypoint_default("PC_MEMBER_STAMP") == conventions.MEMBER_STAMP_PATH
+    assert entrypoint_default("HAPROXY_CONFIG") == conventions.HAPROXY_CONFIG_PATH
+    assert entrypoint_default("PGBOUNCER_CONFIG") == conventions.PGBOUNCER_CONFIG_PATH
     # Its own `healthcheck` command (the image's HEALTHCHECK) probes what the program's do.
     assert (
         f"--endpoints={entrypoint_default('PC_ETCD_HEALTH_ENDPOINT')}"

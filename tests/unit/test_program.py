@@ -350,7 +350,10 @@ def test_outputs(runs):
         {"name": "citus-work1-1", "address": "172.30.1.33"},
         {"name": "citus-work1-2", "address": "172.30.1.34"},
     ]
-    assert runs["dev"].secret_outputs == {"coordinatorPassword"}
+    # The service layer is off: its outputs are null, the application password still secret.
+    assert dev["endpoints"] is None and dev["pooler"] is None
+    assert dev["applicationPassword"] is None
+    assert runs["dev"].secret_outputs == {"coordinatorPassword", "applicationPassword"}
     offline = runs["offline"].outputs
     assert offline["vip"] is None
     assert offline["coordinator"]["host"] == "172.28.1.17,172.28.1.18,172.28.1.19"

@@ -12,12 +12,13 @@ import pulumi_random as random
 
 from policies import conventions
 
-from . import render
+from . import render, render_monitoring
 from .crash_watcher import CrashWatcher
 from .engine_proxy import EngineProxy
 from .etcd_cluster import EtcdCluster
 from .labels import docker_labels
-from .observability import Observability, prometheus_targets
+from .monitoring import Monitoring
+from .observability import Observability
 from .patroni_citus_group import PatroniCitusGroup
 from .settings import Settings
 from .vip_manager import VipManager
@@ -38,6 +39,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
     group_leaders: pulumi.Output[dict[str, Any]]
     observability: Observability
     prometheus_targets: pulumi.Output[list[dict[str, Any]]]
+    prometheus_url: pulumi.Output[Optional[str]]
 
     def __init__(
         self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None
@@ -183,6 +185,21 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 environment=roles_env,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[m.ready for m in deployed]),
             )
+        self.monitoring: Optional[Monitoring] = None
+        if settings.monitoring.enabled:
+            assert self.service_roles is not None  # created with monitoring on
+            self.monitoring = Monitoring(
+                f"{name}-monitoring",
+                settings,
+                network,
+                image_ref,
+                credentials,
+                deployed,
+                self.service_roles,
+                container_options=container_options,
+                metrics_network=self.observability.metrics_network,
+                opts=child,
+            )
         patroni_containers = [m.container for m in deployed]
         probe = command.local.Command(
             f"{name}-group-leaders",
@@ -209,7 +226,12 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             }
         )
         self.group_leaders = probe.stdout.apply(json.loads)
-        self.prometheus_targets = pulumi.Output.from_input(prometheus_targets(settings))
+        self.prometheus_targets = pulumi.Output.from_input(
+            render_monitoring.prometheus_targets(settings)
+        )
+        self.prometheus_url = (
+            self.monitoring.url if self.monitoring else pulumi.Output.from_input(None)
+        )
         self.register_outputs(
             {
                 "vip": self.vip,
@@ -219,6 +241,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 "members": self.members,
                 "group_leaders": self.group_leaders,
                 "prometheus_targets": self.prometheus_targets,
+                "prometheus_url": self.prometheus_url,
             }
         )
 

@@ -6,6 +6,11 @@ write --container C      write the files given on stdin (JSON [[path, content], 
                          then make Patroni reload. Run by each member's config resource, on
                          create (the container waits for its configuration) and on every
                          change: local settings never replace the container.
+                         With --files-only, nothing else: files that Patroni does not
+                         read (the PostgreSQL exporter's credentials).
+remove --container C PATH...
+                         remove files written with --files-only (their reader stops);
+                         nothing to do when the container does not run
 passwords --groups JSON  set the superuser's and the replication user's passwords (from
                          PC_SUPERUSER_PASSWORD / PC_REPLICATION_PASSWORD) on the leader of
                          every group that exists, before the members' files change: standbys
@@ -35,6 +40,7 @@ from patroni_api import (
     cluster_view,
     container_state,
     docker,
+    is_running,
     leader_of,
     log,
     retrying,
@@ -55,6 +61,9 @@ def write(args: argparse.Namespace) -> None:
             functools.partial(docker, *argv, stdin=content),
             args.timeout,
         )
+    if args.files_only:
+        log(f"{args.container}: wrote {', '.join(path for path, _ in files)}")
+        return
     if docker("exec", args.container, "pc-entrypoint", "reload") == "reloading":
         # Patroni applies a SIGHUP before its next HA loop: done once its REST API takes the
         # credentials the new file names (an authenticated request, itself a harmless reload).
@@ -69,6 +78,15 @@ def write(args: argparse.Namespace) -> None:
     # does itself.
     docker("exec", args.container, "pc-replication-passfile")
     log(f"{args.container}: wrote {', '.join(path for path, _ in files)} and reloaded")
+
+
+def remove(args: argparse.Namespace) -> None:
+    # A container that no longer runs cannot be entered; a replaced one is gone with its files.
+    if not is_running(args.container):
+        log(f"{args.container}: not running, nothing removed")
+        return
+    docker("exec", "-u", "postgres", args.container, "rm", "-f", "--", *args.paths)
+    log(f"{args.container}: removed {', '.join(args.paths)}")
 
 
 def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
@@ -194,7 +212,13 @@ def main() -> int:
     steps = parser.add_subparsers(dest="step", required=True)
     step = steps.add_parser("write")
     step.add_argument("--container", required=True)
+    step.add_argument("--files-only", action="store_true",
+                      help="only write the files: Patroni does not read them")  # fmt: skip
     step.set_defaults(run=write)
+    step = steps.add_parser("remove")
+    step.add_argument("--container", required=True)
+    step.add_argument("paths", nargs="+")
+    step.set_defaults(run=remove)
     step = steps.add_parser("passwords")
     step.add_argument("--groups", required=True, help="JSON [[members of group 0], ...]")
     step.add_argument("--superuser", required=True)

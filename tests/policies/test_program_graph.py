@@ -102,3 +102,20 @@ def test_retain_label_mirrors_retain_on_delete(stack):
                 f"{r.name}: label {conventions.LABEL_RETAIN}={labelled}, retainOnDelete={retained}"
             )
     assert not wrong, f"stack {stack}: " + "; ".join(wrong)
+
+
+@pytest.mark.parametrize("stack", ["dev", "offline"])
+def test_no_mandatory_violation_with_monitoring(stack, pack_server):
+    """Prometheus, the exporters' commands and cadvisor's metrics network pass the pack."""
+    from tests.programrun import stack_config
+
+    config = stack_config(stack)
+    config["patroni-citus:monitoring"] = {"enabled": True}
+    config["patroni-citus:observability"] = {"enabled": True}
+    resources = [to_resource(r) for r in run_stack(stack, config=config).resources]
+    assert any(R.label(r, conventions.LABEL_ROLE) == conventions.ROLE_PROMETHEUS for r in resources)
+    diagnostics = pack_server.analyze(resources, pack_config(stack))
+    mandatory = [d for d in diagnostics if d.level == "mandatory"]
+    assert not mandatory, "\n\n".join(f"[{d.policy}] {d.urn}\n{d.message}" for d in mandatory)
+    for d in diagnostics:
+        print(f"advisory [{d.policy}] {d.urn}: {d.message}")

@@ -254,3 +254,30 @@ def test_a_paused_replica_lags_and_is_reported_stopped(cluster):
         resume,
         {"PostgresReplicationStopped": this_replica, "PatroniReplicationLag": this_replica},
     )
+
+
+def test_a_rotated_monitoring_password_restarts_every_exporter(cluster):
+    ids = {m: cluster.container(m).id for m in cluster.members}
+    since = time.time()
+    started = time.monotonic()
+    cluster.update(monitoring_config(), secrets={"monitoringPassword": "rotated-monitoring-1"})
+    updated_s = round(time.monotonic() - started, 1)
+    assert {m: cluster.container(m).id for m in cluster.members} == ids  # none replaced
+
+    def restarted(member: str) -> bool:
+        log = cluster.container(member).logs(since=int(since) - 1).decode()
+        return "credentials changed: restarting the exporter" in log
+
+    for member in cluster.members:
+        wait_until(f"{member}'s exporter restarted", lambda m=member: restarted(m), 10)
+    time.sleep(2 * SCRAPE_S)  # past the last scrape of the old exporters
+
+    def logged_in() -> bool:
+        samples = api(cluster, "/api/v1/query", query="pg_up")["result"]
+        return {s["metric"]["member"] for s in samples if s["value"][1] == "1"} == set(
+            cluster.members
+        )
+
+    wait_until("pg_up 1 again from every exporter", logged_in, 30)
+    assert not firing(cluster, "PostgresExporterCannotConnect")
+    record_figures(f"{LABEL}: monitoring password rotated", pulumi_up_s=updated_s)

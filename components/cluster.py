@@ -12,14 +12,15 @@ import pulumi_random as random
 
 from policies import conventions
 
-from . import render
+from . import render, render_monitoring
 from .backups import Backups
 from .crash_watcher import CrashWatcher
 from .endpoints import Endpoints
 from .engine_proxy import EngineProxy
 from .etcd_cluster import EtcdCluster
 from .labels import docker_labels
-from .observability import Observability, prometheus_targets
+from .monitoring import Monitoring
+from .observability import Observability
 from .patroni_citus_group import PatroniCitusGroup
 from .pooler import Pooler
 from .settings import Settings
@@ -44,6 +45,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
     endpoints: pulumi.Output[Optional[dict[str, Any]]]
     pooler: pulumi.Output[Optional[dict[str, Any]]]
     application_password: pulumi.Output[Optional[str]]
+    prometheus_url: pulumi.Output[Optional[str]]
 
     def __init__(
         self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None
@@ -228,6 +230,21 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 container_options=container_options,
                 opts=child,
             )
+        self.monitoring: Optional[Monitoring] = None
+        if settings.monitoring.enabled:
+            assert self.service_roles is not None  # created with monitoring on
+            self.monitoring = Monitoring(
+                f"{name}-monitoring",
+                settings,
+                network,
+                image_ref,
+                credentials,
+                deployed,
+                self.service_roles,
+                container_options=container_options,
+                metrics_network=self.observability.metrics_network,
+                opts=child,
+            )
         patroni_containers = [m.container for m in deployed]
         probe = command.local.Command(
             f"{name}-group-leaders",
@@ -254,7 +271,12 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             }
         )
         self.group_leaders = probe.stdout.apply(json.loads)
-        self.prometheus_targets = pulumi.Output.from_input(prometheus_targets(settings))
+        self.prometheus_targets = pulumi.Output.from_input(
+            render_monitoring.prometheus_targets(settings)
+        )
+        self.prometheus_url = (
+            self.monitoring.url if self.monitoring else pulumi.Output.from_input(None)
+        )
         self.endpoints = (
             pulumi.Output.all(endpoints.read_write, endpoints.read_only).apply(
                 lambda rw_ro: {"readWrite": rw_ro[0], "readOnly": rw_ro[1]}
@@ -279,6 +301,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 "members": self.members,
                 "group_leaders": self.group_leaders,
                 "prometheus_targets": self.prometheus_targets,
+                "prometheus_url": self.prometheus_url,
             }
         )
 

@@ -14,10 +14,10 @@ from policies import conventions
 from .container_options import ContainerOptions
 from .data_volume import data_volume
 from .engine_proxy import EngineProxy
+from .labels import docker_labels
 from .settings import ServiceSettings, Settings
 
 FLUENTD_CONF = Path(__file__).resolve().parent.parent / "images" / "fluentd" / "fluent.conf"
-CADVISOR_PORT = 8080
 FLUENTD_PORT = 24224
 FLUENTD_LOG_DIR = "/fluentd/log"  # on the fluentd volume
 ADMINER_PORT = 8080
@@ -57,9 +57,22 @@ class Observability(pulumi.ComponentResource):
                 log_opts={"fluentd-address": f"tcp://{fluentd_address}", "fluentd-async": "true"},
                 depends_on=(fluentd,),
             )
+        # Where Prometheus scrapes cadvisor. Its own internal network, not the cluster's
+        # (cadvisor would reach etcd, which takes writes without authentication) nor the
+        # engine's (Prometheus would reach the engine proxy): each gains only the other.
+        self.metrics_network: Optional[docker.Network] = None
         if obs.active("cadvisor"):
             assert engine is not None  # settings.engine_proxy_needed
-            self._cadvisor(name, settings, engine)
+            if settings.monitoring.enabled:
+                self.metrics_network = docker.Network(
+                    f"{name}-metrics",
+                    name=f"{settings.cluster.scope}-metrics",
+                    driver="bridge",
+                    internal=True,
+                    labels=docker_labels(settings.cluster.scope, None),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            self._cadvisor(name, settings, engine, self.metrics_network)
             cadvisor_url = f"http://{obs.cadvisor.host_ip}:{obs.cadvisor.host_port}"
         if obs.active("adminer"):
             self._adminer(name, settings, network)
@@ -126,7 +139,13 @@ class Observability(pulumi.ComponentResource):
             ports=[_published(FLUENTD_PORT, service)],
         )
 
-    def _cadvisor(self, name: str, settings: Settings, engine: EngineProxy) -> docker.Container:
+    def _cadvisor(
+        self,
+        name: str,
+        settings: Settings,
+        engine: EngineProxy,
+        metrics_network: Optional[docker.Network],
+    ) -> docker.Container:
         service = settings.observability.cadvisor
         scope = settings.cluster.scope
         child = f"{name}-cadvisor"
@@ -149,7 +168,7 @@ class Observability(pulumi.ComponentResource):
                 "--quiet",
                 "--tries=1",
                 "--spider",
-                f"http://127.0.0.1:{CADVISOR_PORT}/healthz",
+                f"http://127.0.0.1:{conventions.CADVISOR_PORT}/healthz",
             ],
             command=[
                 "--docker_only=true",
@@ -160,8 +179,14 @@ class Observability(pulumi.ComponentResource):
                 docker.ContainerMountArgs(type="bind", source=source, target=target, read_only=True)
                 for source, target in read_only
             ],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=engine.network_name)],
-            ports=[_published(CADVISOR_PORT, service)],
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=network)
+                for network in (
+                    engine.network_name,
+                    *([metrics_network.name] if metrics_network is not None else []),
+                )
+            ],
+            ports=[_published(conventions.CADVISOR_PORT, service)],
             # cadvisor registers its Docker factory once, at start: the proxy must be up.
             depends_on=[engine.container],
         )
@@ -191,20 +216,6 @@ class Observability(pulumi.ComponentResource):
             ],
             ports=[_published(ADMINER_PORT, service)],
         )
-
-
-def prometheus_targets(settings: Settings) -> list[dict[str, Any]]:
-    """Scrape targets in Prometheus' file_sd format: Patroni serves /metrics on its REST port,
-    etcd on its client port."""
-    scope = settings.cluster.scope
-    patroni = [
-        f"{m.address}:{conventions.REST_API_PORT}" for g in settings.groups for m in g.members
-    ]
-    etcd = [f"{m.address}:{conventions.ETCD_CLIENT_PORT}" for m in settings.etcd_members]
-    return [
-        {"targets": patroni, "labels": {"job": "patroni", "cluster": scope}},
-        {"targets": etcd, "labels": {"job": "etcd", "cluster": scope}},
-    ]
 
 
 def _published(internal: int, service: ServiceSettings) -> docker.ContainerPortArgs:

@@ -299,9 +299,14 @@ def _rollout(settings: Settings, timeout_s: int, *argv: str) -> str:
     return shlex.join([*ROLLOUT, "--timeout", str(timeout_s), "--max-lag", max_lag, *argv])
 
 
-def member_write_command(container: str, timeout_s: int) -> str:
-    return shlex.join([*MEMBER_CONFIG, "--timeout", str(timeout_s), "write", "--container",
-                       container])  # fmt: skip
+def member_write_command(container: str, timeout_s: int, files_only: bool = False) -> str:
+    """Writes the files on stdin into the member; then Patroni reloads unless `files_only`."""
+    argv = [*MEMBER_CONFIG, "--timeout", str(timeout_s), "write", "--container", container]
+    return shlex.join([*argv, "--files-only"] if files_only else argv)
+
+
+def member_remove_command(container: str, paths: list[str]) -> str:
+    return shlex.join([*MEMBER_CONFIG, "remove", "--container", container, *paths])
 
 
 def turn_command(settings: Settings, member: Member, revisions: dict[str, str],

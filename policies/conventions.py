@@ -81,6 +81,7 @@ PGBOUNCER_PORT = 6432
 PROMETHEUS_PORT = 9090
 POSTGRES_EXPORTER_PORT = 9187  # the PostgreSQL exporter beside Patroni in each member
 PGBACKREST_EXPORTER_PORT = 9854
+CADVISOR_PORT = 8080  # cadvisor's web UI and /metrics
 
 # --------------------------------------------------------------------------------------------
 # Paths inside the image (images/patroni/Dockerfile and pc-entrypoint create and use them)
@@ -117,6 +118,15 @@ PGBOUNCER_CONFIG_DIR = "/etc/pc-pgbouncer"
 PGBOUNCER_CONFIG_PATH = f"{PGBOUNCER_CONFIG_DIR}/pgbouncer.ini"
 PGBOUNCER_AUTH_FILE = f"{PGBOUNCER_CONFIG_DIR}/userlist.txt"
 POSTGRES_UID = "999"  # fixed in the image so uploads can be owned by postgres
+# The PostgreSQL exporter's credentials in each member, written by its exporter resource
+# (postgres, mode 0600); pc-exporter runs the exporter while they exist.
+POSTGRES_EXPORTER_USER_PATH = "/etc/patroni/postgres-exporter.user"
+POSTGRES_EXPORTER_PASSWORD_PATH = "/etc/patroni/postgres-exporter.pass"
+# Prometheus runs as Debian's `prometheus` user, pinned in the image (like postgres) so that its
+# retained data volume keeps a stable owner across rebuilds.
+PROMETHEUS_UID = "998"
+PROMETHEUS_GID = "998"
+PROMETHEUS_DATA_MOUNT = "/var/lib/prometheus"  # its data volume; owned by prometheus in the image
 DATA_PATHS: Mapping[Role, str] = {
     ROLE_ETCD: ETCD_DATA_MOUNT,
     ROLE_PATRONI: PATRONI_DATA_MOUNT,

@@ -6,6 +6,11 @@ write --container C      write the files given on stdin (JSON [[path, content], 
                          then make Patroni reload. Run by each member's config resource, on
                          create (the container waits for its configuration) and on every
                          change: local settings never replace the container.
+                         With --files-only, nothing else: files that Patroni does not
+                         read (the PostgreSQL exporter's credentials).
+remove --container C PATH...
+                         remove files written with --files-only (their reader stops);
+                         nothing to do when the container does not run
 service-write --container C
                          write the files given on stdin (as write does) into a service's
                          running container (PgBouncer), then make it reload (SIGHUP)
@@ -38,6 +43,7 @@ from patroni_api import (
     cluster_view,
     container_state,
     docker,
+    is_running,
     leader_of,
     log,
     retrying,
@@ -64,6 +70,9 @@ def write_files(container: str, timeout: float) -> list[tuple[str, str]]:
 
 def write(args: argparse.Namespace) -> None:
     files = write_files(args.container, args.timeout)
+    if args.files_only:
+        log(f"{args.container}: wrote {', '.join(path for path, _ in files)}")
+        return
     if docker("exec", args.container, "pc-entrypoint", "reload") == "reloading":
         # Patroni applies a SIGHUP before its next HA loop: done once its REST API takes the
         # credentials the new file names (an authenticated request, itself a harmless reload).
@@ -85,6 +94,15 @@ def service_write(args: argparse.Namespace) -> None:
     # Before PgBouncer runs, its entrypoint waits for the files and this reload does nothing.
     docker("exec", args.container, "pc-entrypoint", "reload")
     log(f"{args.container}: wrote {', '.join(path for path, _ in files)} and reloaded")
+
+
+def remove(args: argparse.Namespace) -> None:
+    # A container that no longer runs cannot be entered; a replaced one is gone with its files.
+    if not is_running(args.container):
+        log(f"{args.container}: not running, nothing removed")
+        return
+    docker("exec", "-u", "postgres", args.container, "rm", "-f", "--", *args.paths)
+    log(f"{args.container}: removed {', '.join(args.paths)}")
 
 
 def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
@@ -210,10 +228,16 @@ def main() -> int:
     steps = parser.add_subparsers(dest="step", required=True)
     step = steps.add_parser("write")
     step.add_argument("--container", required=True)
+    step.add_argument("--files-only", action="store_true",
+                      help="only write the files: Patroni does not read them")  # fmt: skip
     step.set_defaults(run=write)
     step = steps.add_parser("service-write")
     step.add_argument("--container", required=True)
     step.set_defaults(run=service_write)
+    step = steps.add_parser("remove")
+    step.add_argument("--container", required=True)
+    step.add_argument("paths", nargs="+")
+    step.set_defaults(run=remove)
     step = steps.add_parser("passwords")
     step.add_argument("--groups", required=True, help="JSON [[members of group 0], ...]")
     step.add_argument("--superuser", required=True)

@@ -179,7 +179,7 @@ class PoolerSettings:
 @dataclass(frozen=True)
 class MonitoringSettings:
     """Prometheus with a PostgreSQL exporter beside every member and the alert rules of
-    components/monitoring_rules.py."""
+    components/render_monitoring.py."""
 
     enabled: bool
     host_ip: str

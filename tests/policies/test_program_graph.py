@@ -160,3 +160,15 @@ def test_no_mandatory_violation_with_endpoints_and_pooler(pack_server):
     assert {conventions.ROLE_HAPROXY, conventions.ROLE_PGBOUNCER} <= roles
     diagnostics = pack_server.analyze(resources, pack_config("offline-vip"))
     assert not diagnostics, diagnostics
+
+
+@pytest.mark.parametrize("stack", ["dev", "offline"])
+def test_no_mandatory_violation_with_monitoring(stack, pack_server):
+    """Prometheus, the exporters' commands and cadvisor's metrics network pass the pack."""
+    config = stack_config(stack)
+    config["patroni-citus:monitoring"] = {"enabled": True}
+    config["patroni-citus:observability"] = {"enabled": True}
+    resources = [to_resource(r) for r in run_stack(stack, config=config).resources]
+    assert any(R.label(r, conventions.LABEL_ROLE) == conventions.ROLE_PROMETHEUS for r in resources)
+    diagnostics = pack_server.analyze(resources, pack_config(stack))
+    assert not diagnostics, "\n\n".join(f"[{d.policy}] {d.urn}\n{d.message}" for d in diagnostics)

@@ -108,3 +108,24 @@ def test_the_documentation_names_every_label_role_and_port():
         f"{conventions.REST_API_PORT}, etcd client {conventions.ETCD_CLIENT_PORT}, peer "
         f"{conventions.ETCD_PEER_PORT}."
     ) in DOC
+
+
+def test_the_exporter_script_reads_what_the_program_writes():
+    exporter = (IMAGE / "pc-exporter").read_text()
+
+    def default(variable: str) -> str:
+        (value,) = re.findall(rf"\${{{variable}:-([^}}]*)}}", exporter)
+        return value
+
+    assert default("PC_EXPORTER_USER_FILE") == conventions.POSTGRES_EXPORTER_USER_PATH
+    assert default("PC_EXPORTER_PASSWORD_FILE") == conventions.POSTGRES_EXPORTER_PASSWORD_PATH
+    assert default("PC_EXPORTER_LISTEN") == f":{conventions.POSTGRES_EXPORTER_PORT}"
+    assert f"127.0.0.1:{conventions.POSTGRES_PORT}/" in exporter
+    # Started beside Patroni, before it takes over as PID 1.
+    assert "pc-exporter &\n        exec patroni" in ENTRYPOINT
+    assert "pc-exporter" in DOCKERFILE
+
+
+def test_the_image_pins_prometheus_user():
+    assert f"ARG PROMETHEUS_UID={conventions.PROMETHEUS_UID}\n" in DOCKERFILE
+    assert f"ARG PROMETHEUS_GID={conventions.PROMETHEUS_GID}\n" in DOCKERFILE

@@ -87,11 +87,22 @@ def test_outputs_when_on(on):
     assert on.outputs["cadvisorUrl"] == "http://127.0.0.1:8080"
     assert on.outputs["fluentdAddress"] == "127.0.0.1:24224"
     assert on.outputs["adminerUrl"] == "http://127.0.0.1:8081"
-    patroni, etcd = on.outputs["prometheusTargets"]
-    assert patroni["labels"] == {"job": "patroni", "cluster": "citus"}
-    assert patroni["targets"][0] == f"172.30.1.17:{conventions.REST_API_PORT}"
-    assert len(patroni["targets"]) == 6
-    assert etcd["targets"] == [f"172.30.1.{i}:{conventions.ETCD_CLIENT_PORT}" for i in (1, 2, 3)]
+    targets = on.outputs["prometheusTargets"]
+    patroni = [t for t in targets if t["labels"]["job"] == "patroni"]
+    assert patroni[0] == {
+        "targets": [f"172.30.1.17:{conventions.REST_API_PORT}"],
+        "labels": {
+            "job": "patroni",
+            "cluster": "citus",
+            "citus_group": "0",
+            "member": "citus-coord-1",
+        },
+    }
+    assert len(patroni) == 6
+    etcd = [t["targets"] for t in targets if t["labels"]["job"] == "etcd"]
+    assert etcd == [[f"172.30.1.{i}:{conventions.ETCD_CLIENT_PORT}"] for i in (1, 2, 3)]
+    # cadvisor is reachable only from the stack's own Prometheus (off here).
+    assert [t["labels"]["job"] for t in targets] == ["patroni"] * 6 + ["etcd"] * 3
 
 
 def test_nothing_when_off():
@@ -101,7 +112,8 @@ def test_nothing_when_off():
     assert not any("logDriver" in c.inputs for c in off.of_type(CONTAINER))
     assert off.outputs["cadvisorUrl"] is None and off.outputs["adminerUrl"] is None
     assert off.outputs["fluentdAddress"] is None
-    assert len(off.outputs["prometheusTargets"][0]["targets"]) == 6
+    assert {t["labels"]["job"] for t in off.outputs["prometheusTargets"]} == {"patroni", "etcd"}
+    assert off.outputs["prometheusUrl"] is None
 
 
 def test_public_ports_need_an_explicit_opt_in():

@@ -45,6 +45,13 @@ def monitoring_config() -> dict:
                 "hostPort": PROMETHEUS_PORT,
                 "maxReplicationLagBytes": LAG_BYTES,
             },
+            # Every scrape job for real: HAProxy's exporter and pgBackRest's join the others.
+            "patroni-citus:endpoints": {
+                "enabled": True,
+                "readWritePort": 15100,
+                "readOnlyPort": 15101,
+            },
+            "patroni-citus:backups": {"enabled": True},
             # cadvisor, scraped over its own network; fluentd is test_observability's.
             "patroni-citus:observability": {
                 "enabled": True,
@@ -61,8 +68,13 @@ def cluster(docker_client):
     from tests.integration.test_observability import STANDINS
 
     docker_client.images.build(path=str(STANDINS / "cadvisor"), tag=CADVISOR_IMAGE, rm=True)
-    with deployed(STACK, docker_client, monitoring_config(), label=LABEL) as running:
-        yield running
+    try:
+        with deployed(STACK, docker_client, monitoring_config(), label=LABEL) as running:
+            yield running
+    finally:
+        # The backup repository outlives its stack by design; this one is the drill's.
+        for volume in docker_client.volumes.list(filters={"name": "i12mon-backups"}):
+            volume.remove(force=True)
 
 
 def api(cluster: Cluster, path: str, **query: str) -> dict:
@@ -126,7 +138,8 @@ def test_every_target_is_up_and_every_exporter_logged_in(cluster):
         {("patroni", m) for m in members}
         | {("postgres", m) for m in members}
         | {("etcd", m.name) for m in cluster.settings.etcd_members}
-        | {("cadvisor", None)}
+        | {("cadvisor", None), ("pgbackrest", None)}
+        | {("haproxy", None)}
     )
 
     def all_up() -> Optional[set]:

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from policies import conventions
-from tests.programrun import EchoMocks, run_stack, stack_names
+from tests.programrun import EchoMocks, run_stack, stack_config, stack_names
 from tests.snapshot import assert_matches_snapshot, render_graph
 
 CONTAINER = "docker:index/container:Container"
@@ -125,15 +125,17 @@ def test_network_and_static_addresses(runs, stack):
 @pytest.mark.parametrize("stack", stack_names())
 def test_every_member_mounts_its_own_retained_volume(runs, stack):
     run = runs[stack]
+    member_roles = (conventions.ROLE_ETCD, conventions.ROLE_PATRONI)
     volumes = {
         v.inputs["name"]: v
         for v in run.of_type(VOLUME)
-        if labels(v)[conventions.LABEL_ROLE] in conventions.DATA_ROLES
+        if labels(v)[conventions.LABEL_ROLE] in member_roles
     }
     members = containers(run, conventions.ROLE_ETCD) + containers(run, conventions.ROLE_PATRONI)
     assert len(volumes) == len(members)
     for c in members:
-        (mount,) = c.inputs["volumes"]
+        # With backups on, members also mount the shared repository (test_backups.py).
+        (mount,) = [v for v in c.inputs["volumes"] if v["volumeName"].endswith("-data")]
         assert mount["volumeName"] == f"{c.inputs['name']}-data"
         role = labels(c)[conventions.LABEL_ROLE]
         assert mount["containerPath"] == labels(c)[conventions.LABEL_DATA_PATH]
@@ -154,10 +156,22 @@ def test_capabilities_only_on_vip_sidecars(runs, stack):
         elif labels(c)[conventions.LABEL_ROLE] in (
             conventions.ROLE_ENGINE_PROXY,
             conventions.ROLE_CRASH_WATCHER,
+            conventions.ROLE_HAPROXY,
+            conventions.ROLE_BACKUP_EXPORTER,
         ):
-            # Neither needs any: the proxy owns the socket as root, the watcher only reads.
+            # None needs any: the proxy owns the socket as root, the others only read or
+            # bind ports above 1024.
             assert caps == {"drops": ["ALL"]}
             assert c.inputs["readOnly"] and c.inputs["securityOpts"] == ["no-new-privileges:true"]
+        elif labels(c)[conventions.LABEL_ROLE] in (
+            conventions.ROLE_PGBOUNCER,
+            conventions.ROLE_PROMETHEUS,
+        ):
+            # Their root stays writable (an auth_file that must survive a restart; uploads),
+            # everything else is locked down.
+            assert caps == {"drops": ["ALL"]}
+            assert c.inputs["securityOpts"] == ["no-new-privileges:true"]
+            assert c.inputs["user"] != "root"
         else:
             # Docker grants NET_RAW by default: everything but the sidecars drops it.
             assert caps == {"drops": ["NET_RAW"]}
@@ -386,7 +400,11 @@ def test_no_secret_in_environment_labels_or_plain_outputs(runs, stack):
     secrets = [
         r.outputs["result"] for r in run.of_type("random:index/randomPassword:RandomPassword")
     ]
-    assert len(secrets) == 3
+    # The cluster's three, and one per service role when its service is on.
+    config = stack_config(stack)
+    pooled = config.get("patroni-citus:pooler", {}).get("enabled", False)
+    monitored = config.get("patroni-citus:monitoring", {}).get("enabled", False)
+    assert len(secrets) == 3 + 2 * pooled + monitored
     for c in run.of_type(CONTAINER):
         exposed = json.dumps(
             [c.inputs.get("envs", []), c.inputs.get("labels", []), c.inputs.get("command", [])]

@@ -69,7 +69,7 @@ class Backups(pulumi.ComponentResource):
             role=conventions.ROLE_BACKUP_EXPORTER,
             name=container_name,
             image=image,
-            healthcheck=["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{port}/"],
+            healthcheck=conventions.http_healthcheck(f"http://127.0.0.1:{port}/"),
             labels={"data_path": conventions.PGBACKREST_REPO_MOUNT},
             command=[
                 "prometheus-pgbackrest-exporter",

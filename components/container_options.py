@@ -39,19 +39,25 @@ class ContainerOptions:
         labels: Optional[Mapping[str, object]] = None,
         capabilities: Optional[docker.ContainerCapabilitiesArgs] = None,
         locked_down: bool = False,
+        writable_root: bool = False,
         depends_on: Sequence[pulumi.Resource] = (),
         **args: Any,
     ) -> docker.Container:
         """A docker.Container named `name` with the shared arguments; `labels` takes
         docker_labels' short names (member=, group=, ...), `args` the container's own
         (command, volumes, networks, ...). `locked_down` is for a container that needs no
-        capability and writes nothing to its root: every capability dropped, a read-only
-        root filesystem, no-new-privileges."""
+        capability: every capability dropped, no-new-privileges and a read-only root
+        filesystem, unless `writable_root` (uploads, which Docker refuses on a read-only root,
+        or files that must survive a restart)."""
+        if writable_root and not locked_down:
+            raise ValueError(f"{resource_name}: writable_root applies to a locked-down container")
         if locked_down:
             if capabilities is not None:
                 raise ValueError(f"{resource_name}: a locked-down container takes no capabilities")
             capabilities = docker.ContainerCapabilitiesArgs(drops=["ALL"])
-            args.update(read_only=True, security_opts=["no-new-privileges:true"])
+            args.update(security_opts=["no-new-privileges:true"])
+            if not writable_root:
+                args.update(read_only=True)
         return docker.Container(
             resource_name,
             name=name,
@@ -96,3 +102,10 @@ class ContainerOptions:
         if self.log_driver is None:
             return {}
         return {"log_driver": self.log_driver, "log_opts": {**self.log_opts, "tag": container_name}}
+
+
+def published_port(internal: int, host_ip: str, external: int) -> docker.ContainerPortArgs:
+    """A container's TCP port published on the host at `host_ip:external`."""
+    return docker.ContainerPortArgs(
+        internal=internal, external=external, ip=host_ip, protocol="tcp"
+    )

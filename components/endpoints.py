@@ -11,7 +11,7 @@ import pulumi_docker as docker
 from policies import conventions
 
 from . import render_endpoints
-from .container_options import ContainerOptions
+from .container_options import ContainerOptions, published_port
 from .settings import Settings
 
 
@@ -49,14 +49,9 @@ class Endpoints(pulumi.ComponentResource):
                     role=conventions.ROLE_HAPROXY,
                     name=f"{scope}-haproxy-{i + 1}",
                     image=image,
-                    healthcheck=[
-                        "CMD",
-                        "curl",
-                        "-fsS",
-                        "-o",
-                        "/dev/null",
-                        f"http://127.0.0.1:{conventions.HAPROXY_METRICS_PORT}/healthz",
-                    ],
+                    healthcheck=conventions.http_healthcheck(
+                        f"http://127.0.0.1:{conventions.HAPROXY_METRICS_PORT}/healthz"
+                    ),
                     # The configuration holds no secret; the entrypoint writes it to the tmpfs
                     # (Docker copies no upload onto a read-only root). A change replaces the
                     # container, as a changed upload would.
@@ -70,8 +65,8 @@ class Endpoints(pulumi.ComponentResource):
                         )
                     ],
                     ports=[
-                        _published(conventions.HAPROXY_READ_WRITE_PORT, e.host_ip, read_write),
-                        _published(conventions.HAPROXY_READ_ONLY_PORT, e.host_ip, read_only),
+                        published_port(conventions.HAPROXY_READ_WRITE_PORT, e.host_ip, read_write),
+                        published_port(conventions.HAPROXY_READ_ONLY_PORT, e.host_ip, read_only),
                     ],
                     # Binds ports above 1024 and writes only its tmpfs.
                     user="nobody",
@@ -86,9 +81,3 @@ class Endpoints(pulumi.ComponentResource):
             render_endpoints.endpoint_outputs(settings, read_only=True)
         )
         self.register_outputs({"read_write": self.read_write, "read_only": self.read_only})
-
-
-def _published(internal: int, host_ip: str, external: int) -> docker.ContainerPortArgs:
-    return docker.ContainerPortArgs(
-        internal=internal, external=external, ip=host_ip, protocol="tcp"
-    )

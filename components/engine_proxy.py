@@ -53,14 +53,9 @@ class EngineProxy(pulumi.ComponentResource):
             role=conventions.ROLE_ENGINE_PROXY,
             name=f"{scope}-engine-proxy",
             image=image,
-            healthcheck=[
-                "CMD",
-                "curl",
-                "-fsS",
-                "-o",
-                "/dev/null",
-                f"http://127.0.0.1:{conventions.ENGINE_PROXY_PORT}/_ping",
-            ],
+            healthcheck=conventions.http_healthcheck(
+                f"http://127.0.0.1:{conventions.ENGINE_PROXY_PORT}/_ping"
+            ),
             command=["haproxy", "-db", "-f", PROXY_CONFIG_PATH],
             # Read-only or not, a mounted socket accepts every API call: the proxy's rules
             # are what limit its clients.

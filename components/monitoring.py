@@ -12,7 +12,7 @@ import pulumi_docker as docker
 from policies import conventions
 
 from . import render, render_monitoring
-from .container_options import ContainerOptions
+from .container_options import ContainerOptions, published_port
 from .data_volume import data_volume
 from .patroni_citus_group import DeployedMember
 from .settings import Settings
@@ -94,19 +94,11 @@ class Monitoring(pulumi.ComponentResource):
             role=conventions.ROLE_PROMETHEUS,
             name=f"{scope}-prometheus",
             image=image,
-            healthcheck=[
-                "CMD",
-                "curl",
-                "-fsS",
-                "-o",
-                "/dev/null",
-                f"http://127.0.0.1:{port}/-/ready",
-            ],
-            # Not locked_down: pulumi-docker extracts uploads at `/` (terraform-provider-docker
-            # CopyToContainer), which Docker refuses on a read-only root filesystem. The rest
-            # of it: no capability, no privilege gain, its own user.
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            security_opts=["no-new-privileges:true"],
+            healthcheck=conventions.http_healthcheck(f"http://127.0.0.1:{port}/-/ready"),
+            # A writable root: pulumi-docker extracts uploads at `/` (terraform-provider-docker
+            # CopyToContainer), which Docker refuses on a read-only root filesystem.
+            locked_down=True,
+            writable_root=True,
             user=f"{conventions.PROMETHEUS_UID}:{conventions.PROMETHEUS_GID}",
             command=render_monitoring.prometheus_command(settings),
             labels={"data_path": conventions.PROMETHEUS_DATA_MOUNT},
@@ -128,14 +120,7 @@ class Monitoring(pulumi.ComponentResource):
                 ),
             ],
             networks_advanced=networks,
-            ports=[
-                docker.ContainerPortArgs(
-                    internal=port,
-                    external=monitoring.host_port,
-                    ip=monitoring.host_ip,
-                    protocol="tcp",
-                )
-            ],
+            ports=[published_port(port, monitoring.host_ip, monitoring.host_port)],
         )
         self.url = pulumi.Output.from_input(f"http://{monitoring.host_ip}:{monitoring.host_port}")
         self.register_outputs({"url": self.url})

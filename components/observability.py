@@ -11,7 +11,7 @@ import pulumi_docker as docker
 
 from policies import conventions
 
-from .container_options import ContainerOptions
+from .container_options import ContainerOptions, published_port
 from .data_volume import data_volume
 from .engine_proxy import EngineProxy
 from .labels import docker_labels
@@ -220,6 +220,4 @@ class Observability(pulumi.ComponentResource):
 
 def _published(internal: int, service: ServiceSettings) -> docker.ContainerPortArgs:
     """A service's port published on the host address and port its settings name."""
-    return docker.ContainerPortArgs(
-        internal=internal, external=service.host_port, ip=service.host_ip, protocol="tcp"
-    )
+    return published_port(internal, service.host_ip, service.host_port)

@@ -12,7 +12,7 @@ import pulumi_docker as docker
 from policies import conventions
 
 from . import render, render_endpoints
-from .container_options import ContainerOptions
+from .container_options import ContainerOptions, published_port
 from .settings import Settings
 
 WRITE_TIMEOUT_S = 300
@@ -78,19 +78,18 @@ class Pooler(pulumi.ComponentResource):
                     )
                 ],
                 ports=[
-                    docker.ContainerPortArgs(
-                        internal=conventions.PGBOUNCER_PORT,
-                        external=render_endpoints.pooler_port(settings, i),
-                        ip=p.host_ip,
-                        protocol="tcp",
+                    published_port(
+                        conventions.PGBOUNCER_PORT,
+                        p.host_ip,
+                        render_endpoints.pooler_port(settings, i),
                     )
                 ],
                 # The auth_file must outlive a restart of the container (a tmpfs would come
                 # back empty, and nothing would write it again), and Docker copies nothing
                 # onto a read-only root: the root stays writable, everything else locked.
                 user="postgres",
-                capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-                security_opts=["no-new-privileges:true"],
+                locked_down=True,
+                writable_root=True,
                 depends_on=[upstream],
             )
 

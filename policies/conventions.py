@@ -149,15 +149,17 @@ ETCD_HEALTHCHECK: Tuple[str, ...] = (
     "endpoint",
     "health",
 )
+
+
+def http_healthcheck(url: str) -> Tuple[str, ...]:
+    """Healthy while `url` answers with a 2xx status (curl is in the project image)."""
+    return ("CMD", "curl", "-fsS", "-o", "/dev/null", url)
+
+
 # /liveness answers 200 while the Patroni loop runs, even on a replica or while PostgreSQL
 # restarts; /health would mark a member unhealthy during a normal rewind or restart.
-PATRONI_HEALTHCHECK: Tuple[str, ...] = (
-    "CMD",
-    "curl",
-    "-fsS",
-    "-o",
-    "/dev/null",
-    f"http://127.0.0.1:{REST_API_PORT}/liveness",
+PATRONI_HEALTHCHECK: Tuple[str, ...] = http_healthcheck(
+    f"http://127.0.0.1:{REST_API_PORT}/liveness"
 )
 
 

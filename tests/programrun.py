@@ -24,6 +24,8 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from policies import conventions
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "patroni-citus"
 
@@ -38,6 +40,15 @@ class RegisteredResource:
     outputs: dict
     id: str
     options: dict  # parent, dependencies, protect, retainOnDelete, deleteBeforeReplace, ...
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """A Docker resource's labels as a mapping (inputs hold them as label/value pairs)."""
+        return {i["label"]: i["value"] for i in self.inputs.get("labels", [])}
+
+    @property
+    def role(self) -> Optional[str]:
+        return self.labels.get(conventions.LABEL_ROLE)
 
 
 @dataclass(frozen=True)

@@ -262,10 +262,6 @@ def test_pc_backup_paths_are_the_conventions(pc_backup):
 # --- the component under mocks -------------------------------------------------------------------
 
 
-def labels(resource) -> dict[str, str]:
-    return {i["label"]: i["value"] for i in resource.inputs.get("labels", [])}
-
-
 def with_backups(stack: str, **backups):
     config = stack_config(stack)
     config["patroni-citus:backups"] = {"enabled": True, **backups}
@@ -279,16 +275,12 @@ def offline():
 
 
 def test_repository_volume_is_always_retained(offline):
-    (volume,) = [
-        v for v in offline.of_type(VOLUME) if labels(v)[conventions.LABEL_ROLE] == "backup-exporter"
-    ]
+    (volume,) = [v for v in offline.of_type(VOLUME) if v.role == "backup-exporter"]
     assert volume.inputs["name"] == "offline-backups"
     # Even with volumes.retainOnDelete false: it is what outlives the cluster.
     assert volume.options["retainOnDelete"] is True
-    assert labels(volume)[conventions.LABEL_RETAIN] == "true"
-    members = [
-        c for c in offline.of_type(CONTAINER) if labels(c)[conventions.LABEL_ROLE] == "patroni"
-    ]
+    assert volume.labels[conventions.LABEL_RETAIN] == "true"
+    members = [c for c in offline.of_type(CONTAINER) if c.role == "patroni"]
     assert len(members) == 3
     for member in members:
         assert {
@@ -301,11 +293,7 @@ def test_repository_volume_is_always_retained(offline):
 
 
 def test_exporter_reads_the_repository_read_only_locked_down(offline):
-    (exporter,) = [
-        c
-        for c in offline.of_type(CONTAINER)
-        if labels(c)[conventions.LABEL_ROLE] == "backup-exporter"
-    ]
+    (exporter,) = [c for c in offline.of_type(CONTAINER) if c.role == "backup-exporter"]
     assert exporter.inputs["name"] == "offline-backup-exporter"
     assert exporter.inputs["volumes"] == [
         {
@@ -314,7 +302,7 @@ def test_exporter_reads_the_repository_read_only_locked_down(offline):
             "readOnly": True,
         }
     ]
-    assert labels(exporter)[conventions.LABEL_DATA_PATH] == conventions.PGBACKREST_REPO_MOUNT
+    assert exporter.labels[conventions.LABEL_DATA_PATH] == conventions.PGBACKREST_REPO_MOUNT
     command = exporter.inputs["command"]
     assert command[0] == "prometheus-pgbackrest-exporter"
     assert f"--web.listen-address=:{conventions.PGBACKREST_EXPORTER_PORT}" in command
@@ -333,20 +321,16 @@ def test_a_restored_stack_mounts_the_source_repository_without_owning_it():
         repositoryVolume="src-backups",
         restore={"source": "src", "type": "time", "target": "2026-11-22 08:35:14+00"},
     )
-    assert not [
-        v for v in run.of_type(VOLUME) if labels(v)[conventions.LABEL_ROLE] == "backup-exporter"
-    ]
+    assert not [v for v in run.of_type(VOLUME) if v.role == "backup-exporter"]
     for c in run.of_type(CONTAINER):
-        if labels(c)[conventions.LABEL_ROLE] in ("patroni", "backup-exporter"):
+        if c.role in ("patroni", "backup-exporter"):
             mounts = {v["containerPath"]: v for v in c.inputs["volumes"]}
             assert mounts[conventions.PGBACKREST_REPO_MOUNT]["volumeName"] == "src-backups"
 
 
 def test_citus_exporter_covers_every_group():
     run = with_backups("offline-citus")
-    (exporter,) = [
-        c for c in run.of_type(CONTAINER) if labels(c)[conventions.LABEL_ROLE] == "backup-exporter"
-    ]
+    (exporter,) = [c for c in run.of_type(CONTAINER) if c.role == "backup-exporter"]
     stanzas = [a.split("=", 1)[1] for a in exporter.inputs["command"] if "stanza-include" in a]
     assert stanzas == ["offcitus-g0", "offcitus-g1", "offcitus-g2"]
 
@@ -356,9 +340,9 @@ def test_backups_change_the_member_revision_only_when_on(offline):
 
     def revisions(run):
         return {
-            c.inputs["name"]: labels(c).get(conventions.LABEL_REVISION)
+            c.inputs["name"]: c.labels.get(conventions.LABEL_REVISION)
             for c in run.of_type(CONTAINER)
-            if labels(c)[conventions.LABEL_ROLE] == "patroni"
+            if c.role == "patroni"
         }
 
     assert revisions(off) == revisions(run_stack("offline"))

@@ -13,12 +13,8 @@ CONTAINER = "docker:index/container:Container"
 COMMAND = "command:local:Command"
 
 
-def labels(resource):
-    return {i["label"]: i["value"] for i in resource.inputs.get("labels", [])}
-
-
 def by_role(run, role):
-    found = [c for c in run.of_type(CONTAINER) if labels(c).get(conventions.LABEL_ROLE) == role]
+    found = [c for c in run.of_type(CONTAINER) if c.role == role]
     return sorted(found, key=lambda c: c.inputs["name"])
 
 

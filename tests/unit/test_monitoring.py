@@ -21,19 +21,13 @@ def with_monitoring(stack, **sections):
     return run_stack(stack, config=config)
 
 
-def role(resource):
-    return {i["label"]: i["value"] for i in resource.inputs.get("labels", [])}.get(
-        conventions.LABEL_ROLE
-    )
-
-
 @pytest.fixture(scope="module")
 def on():
     return with_monitoring("dev", observability={"enabled": True})
 
 
 def prometheus(run):
-    (container,) = [c for c in run.of_type(CONTAINER) if role(c) == conventions.ROLE_PROMETHEUS]
+    (container,) = [c for c in run.of_type(CONTAINER) if c.role == conventions.ROLE_PROMETHEUS]
     return container
 
 
@@ -73,7 +67,7 @@ def test_uploads_are_the_rendered_config_and_rules(on):
 def test_cadvisor_and_prometheus_share_an_internal_network_only_with_each_other(on):
     (metrics,) = [n for n in on.of_type(NETWORK) if n.inputs["name"] == "citus-metrics"]
     assert metrics.inputs["internal"] is True
-    by_role = {role(c): c for c in on.of_type(CONTAINER)}
+    by_role = {c.role: c for c in on.of_type(CONTAINER)}
     on_metrics = [
         r
         for r, c in by_role.items()
@@ -88,7 +82,7 @@ def test_cadvisor_and_prometheus_share_an_internal_network_only_with_each_other(
 
 def test_each_member_gets_the_exporter_credentials_after_the_roles(on):
     exporters = [c for c in on.of_type(COMMAND) if c.name.endswith("-exporter")]
-    members = [c for c in on.of_type(CONTAINER) if role(c) == conventions.ROLE_PATRONI]
+    members = [c for c in on.of_type(CONTAINER) if c.role == conventions.ROLE_PATRONI]
     assert len(exporters) == len(members) == 6
     roles = on.named("citus-service-roles")
     for command in exporters:
@@ -103,7 +97,7 @@ def test_each_member_gets_the_exporter_credentials_after_the_roles(on):
 
 def test_nothing_when_off():
     off = run_stack("dev")
-    assert not [c for c in off.of_type(CONTAINER) if role(c) == conventions.ROLE_PROMETHEUS]
+    assert not [c for c in off.of_type(CONTAINER) if c.role == conventions.ROLE_PROMETHEUS]
     assert not [c for c in off.of_type(COMMAND) if c.name.endswith("-exporter")]
     assert not [n for n in off.of_type(NETWORK) if n.inputs["name"] == "citus-metrics"]
     assert off.outputs["prometheusUrl"] is None

@@ -15,19 +15,13 @@ def with_observability(stack, **observability):
     return run_stack(stack, config=config)
 
 
-def role(resource):
-    return {i["label"]: i["value"] for i in resource.inputs.get("labels", [])}.get(
-        conventions.LABEL_ROLE
-    )
-
-
 @pytest.fixture(scope="module")
 def on():
     return with_observability("dev", adminer={"enabled": True})
 
 
 def test_services_and_their_ports(on):
-    by_role = {role(c): c for c in on.of_type(CONTAINER)}
+    by_role = {c.role: c for c in on.of_type(CONTAINER)}
     cadvisor, fluentd, adminer = (
         by_role[conventions.ROLE_CADVISOR],
         by_role[conventions.ROLE_FLUENTD],
@@ -52,7 +46,7 @@ def test_services_and_their_ports(on):
 
 
 def test_fluentd_config_is_uploaded_and_logs_persist(on):
-    fluentd = next(c for c in on.of_type(CONTAINER) if role(c) == conventions.ROLE_FLUENTD)
+    fluentd = next(c for c in on.of_type(CONTAINER) if c.role == conventions.ROLE_FLUENTD)
     (upload,) = fluentd.inputs["uploads"]
     assert upload["file"] == "/fluentd/etc/fluent.conf"
     assert "@type forward" in upload["content"] and "${tag}" in upload["content"]
@@ -62,8 +56,8 @@ def test_fluentd_config_is_uploaded_and_logs_persist(on):
 
 
 def test_every_cluster_container_logs_to_fluentd_asynchronously(on):
-    fluentd = next(c for c in on.of_type(CONTAINER) if role(c) == conventions.ROLE_FLUENTD)
-    cluster = [c for c in on.of_type(CONTAINER) if role(c) in CLUSTER_ROLES]
+    fluentd = next(c for c in on.of_type(CONTAINER) if c.role == conventions.ROLE_FLUENTD)
+    cluster = [c for c in on.of_type(CONTAINER) if c.role in CLUSTER_ROLES]
     assert len(cluster) == 11
     for c in cluster:
         assert c.inputs["logDriver"] == "fluentd"
@@ -76,7 +70,7 @@ def test_every_cluster_container_logs_to_fluentd_asynchronously(on):
 
 
 def test_adminer_points_at_the_vip_from_a_static_address(on):
-    adminer = next(c for c in on.of_type(CONTAINER) if role(c) == conventions.ROLE_ADMINER)
+    adminer = next(c for c in on.of_type(CONTAINER) if c.role == conventions.ROLE_ADMINER)
     assert adminer.inputs["envs"] == ["ADMINER_DEFAULT_SERVER=172.30.254.254"]
     assert adminer.inputs["networksAdvanced"] == [
         {"name": "citus-net", "ipv4Address": "172.30.1.254"}
@@ -107,7 +101,7 @@ def test_outputs_when_on(on):
 
 def test_nothing_when_off():
     off = run_stack("dev")
-    roles = {role(c) for c in off.of_type(CONTAINER)}
+    roles = {c.role for c in off.of_type(CONTAINER)}
     assert roles == {*CLUSTER_ROLES, conventions.ROLE_ENGINE_PROXY, conventions.ROLE_CRASH_WATCHER}
     assert not any("logDriver" in c.inputs for c in off.of_type(CONTAINER))
     assert off.outputs["cadvisorUrl"] is None and off.outputs["adminerUrl"] is None

@@ -24,12 +24,8 @@ def runs():
     return {stack: run_stack(stack) for stack in stack_names()}
 
 
-def labels(resource):
-    return {item["label"]: item["value"] for item in resource.inputs.get("labels", [])}
-
-
 def containers(run, role):
-    return [r for r in run.of_type(CONTAINER) if labels(r).get(conventions.LABEL_ROLE) == role]
+    return [r for r in run.of_type(CONTAINER) if r.role == role]
 
 
 def test_every_stack_file_is_covered(runs):
@@ -47,7 +43,7 @@ def test_dev_stack_declares_exactly_the_seed_topology(runs):
     assert len(patroni) == 6
     by_group = {}
     for c in patroni:
-        by_group.setdefault(labels(c)[conventions.LABEL_GROUP], []).append(c.inputs["name"])
+        by_group.setdefault(c.labels[conventions.LABEL_GROUP], []).append(c.inputs["name"])
     assert {g: sorted(n) for g, n in by_group.items()} == {
         "0": ["citus-coord-1", "citus-coord-2"],
         "1": ["citus-work1-1", "citus-work1-2"],
@@ -97,7 +93,7 @@ def test_network_and_static_addresses(runs, stack):
     }
     (network,) = [n for n in run.of_type(NETWORK) if n.inputs["name"] == config["network"]["name"]]
     assert network.inputs["ipamConfigs"][0]["subnet"] == config["network"]["subnet"]
-    assert labels(network)[conventions.LABEL_MEMBER_RANGE] == config["network"]["memberRange"]
+    assert network.labels[conventions.LABEL_MEMBER_RANGE] == config["network"]["memberRange"]
     addresses = []
     for c in containers(run, conventions.ROLE_ETCD) + containers(run, conventions.ROLE_PATRONI):
         (attachment,) = c.inputs["networksAdvanced"]
@@ -105,7 +101,7 @@ def test_network_and_static_addresses(runs, stack):
         addresses.append(attachment["ipv4Address"])
     assert len(addresses) == len(set(addresses))
     for sidecar in containers(run, conventions.ROLE_VIP_MANAGER):
-        member = labels(sidecar)[conventions.LABEL_MEMBER]
+        member = sidecar.labels[conventions.LABEL_MEMBER]
         assert sidecar.inputs["networkMode"] == f"container:{member}"
         assert "networksAdvanced" not in sidecar.inputs
         # It reads its member's start stamp to know when to restart into the new namespace.
@@ -119,29 +115,25 @@ def test_network_and_static_addresses(runs, stack):
     vip = config.get("vip", {})
     if vip.get("enabled"):
         assert vip["address"] not in addresses
-        assert labels(network)[conventions.LABEL_VIP] == vip["address"]
+        assert network.labels[conventions.LABEL_VIP] == vip["address"]
 
 
 @pytest.mark.parametrize("stack", stack_names())
 def test_every_member_mounts_its_own_retained_volume(runs, stack):
     run = runs[stack]
     member_roles = (conventions.ROLE_ETCD, conventions.ROLE_PATRONI)
-    volumes = {
-        v.inputs["name"]: v
-        for v in run.of_type(VOLUME)
-        if labels(v)[conventions.LABEL_ROLE] in member_roles
-    }
+    volumes = {v.inputs["name"]: v for v in run.of_type(VOLUME) if v.role in member_roles}
     members = containers(run, conventions.ROLE_ETCD) + containers(run, conventions.ROLE_PATRONI)
     assert len(volumes) == len(members)
     for c in members:
         # With backups on, members also mount the shared repository (test_backups.py).
         (mount,) = [v for v in c.inputs["volumes"] if v["volumeName"].endswith("-data")]
         assert mount["volumeName"] == f"{c.inputs['name']}-data"
-        role = labels(c)[conventions.LABEL_ROLE]
-        assert mount["containerPath"] == labels(c)[conventions.LABEL_DATA_PATH]
+        role = c.role
+        assert mount["containerPath"] == c.labels[conventions.LABEL_DATA_PATH]
         assert mount["containerPath"] == conventions.DATA_PATHS[role]
         assert volumes[mount["volumeName"]].options["retainOnDelete"]
-        assert labels(volumes[mount["volumeName"]])[conventions.LABEL_RETAIN] == "true"
+        assert volumes[mount["volumeName"]].labels[conventions.LABEL_RETAIN] == "true"
     for c in run.of_type(CONTAINER):
         assert c.options["deleteBeforeReplace"], "fixed container names need delete-before-replace"
 
@@ -150,10 +142,10 @@ def test_every_member_mounts_its_own_retained_volume(runs, stack):
 def test_capabilities_only_on_vip_sidecars(runs, stack):
     for c in runs[stack].of_type(CONTAINER):
         caps = c.inputs["capabilities"]
-        if labels(c)[conventions.LABEL_ROLE] == conventions.ROLE_VIP_MANAGER:
+        if c.role == conventions.ROLE_VIP_MANAGER:
             assert sorted(caps["adds"]) == ["NET_ADMIN", "NET_RAW"]
             assert c.inputs["stopSignal"] == "SIGINT" and c.inputs["user"] == "root"
-        elif labels(c)[conventions.LABEL_ROLE] in (
+        elif c.role in (
             conventions.ROLE_ENGINE_PROXY,
             conventions.ROLE_CRASH_WATCHER,
             conventions.ROLE_HAPROXY,
@@ -163,7 +155,7 @@ def test_capabilities_only_on_vip_sidecars(runs, stack):
             # bind ports above 1024.
             assert caps == {"drops": ["ALL"]}
             assert c.inputs["readOnly"] and c.inputs["securityOpts"] == ["no-new-privileges:true"]
-        elif labels(c)[conventions.LABEL_ROLE] in (
+        elif c.role in (
             conventions.ROLE_PGBOUNCER,
             conventions.ROLE_PROMETHEUS,
         ):
@@ -239,13 +231,13 @@ def test_each_member_is_gated_by_its_turn_and_readiness(runs):
         container = run.named(member)
         turn = run.named(f"{member}-turn")
         ready = run.named(f"{member}-ready")
-        revision = labels(container)[conventions.LABEL_REVISION]
+        revision = container.labels[conventions.LABEL_REVISION]
         assert turn.inputs["triggers"] == [revision]
         assert f"turn --member {member} --revisions" in turn.inputs["create"]
         assert turn.urn in container.options["dependencies"]
         assert ready.inputs["delete"].startswith("python3 scripts/rollout.py")
         assert f"handoff --member {member} " in ready.inputs["delete"]
-    revisions = {labels(c)[conventions.LABEL_REVISION] for c in containers(run, "patroni")}
+    revisions = {c.labels[conventions.LABEL_REVISION] for c in containers(run, "patroni")}
     assert len(revisions) == 3  # each member's own arguments (address, volume) count
     dynamic = run.named("offline-pg-dynamic-config")
     desired = json.loads(dynamic.inputs["create"].split("--desired ", 1)[1].strip("'"))
@@ -268,7 +260,7 @@ def test_offline_citus_stack_is_the_seed_topology_on_debian_packages(runs):
     assert image.inputs["build"]["target"] == "debian"
     groups: dict[str, list[str]] = {}
     for c in containers(run, "patroni"):
-        groups.setdefault(labels(c)["patroni-citus.group"], []).append(c.inputs["name"])
+        groups.setdefault(c.labels["patroni-citus.group"], []).append(c.inputs["name"])
     assert {g: sorted(n) for g, n in groups.items()} == {
         "0": ["offcitus-coord-1", "offcitus-coord-2"],
         "1": ["offcitus-work1-1", "offcitus-work1-2"],

@@ -82,14 +82,13 @@ def read_endpoints(r: Reader) -> EndpointSettings:
 
 
 def _overlapping(bases: set[int], instances: int) -> bool:
-    ports = [b + EndpointSettings.PORT_STRIDE * i for b in bases for i in range(instances)]
+    ports = _ports(bases, instances)
     return len(set(ports)) < len(ports)
 
 
-def _ports(bases: set[int], endpoints: EndpointSettings) -> set[int]:
+def _ports(bases: set[int], instances: int) -> list[int]:
     """The host ports published from these bases by every instance."""
-    stride = EndpointSettings.PORT_STRIDE
-    return {b + stride * i for b in bases for i in range(endpoints.instances)}
+    return [b + EndpointSettings.PORT_STRIDE * i for b in bases for i in range(instances)]
 
 
 def read_pooler(r: Reader, endpoints: EndpointSettings) -> PoolerSettings:
@@ -112,8 +111,9 @@ def read_pooler(r: Reader, endpoints: EndpointSettings) -> PoolerSettings:
         r.fail("authUser", auth_user, "must differ from pooler.user")
     r.finish()
     if enabled and endpoints.enabled and host_ip == endpoints.host_ip:
-        published = _ports({endpoints.read_write_port, endpoints.read_only_port}, endpoints)
-        if published & _ports({port}, endpoints):
+        bases = {endpoints.read_write_port, endpoints.read_only_port}
+        published = _ports(bases, endpoints.instances)
+        if set(published) & set(_ports({port}, endpoints.instances)):
             r.fail("port", port, "collides with an endpoints port on the same hostIp")
     return PoolerSettings(enabled, host_ip, port, pool_size, max_clients, user, auth_user)
 

@@ -38,6 +38,8 @@ class PatroniCitusCluster(pulumi.ComponentResource):
     coordinator: pulumi.Output[dict[str, Any]]
     coordinator_password: pulumi.Output[str]
     etcd_endpoints: pulumi.Output[list[str]]
+    dcs: pulumi.Output[dict[str, Any]]
+    citus: pulumi.Output[bool]
     members: pulumi.Output[dict[str, Any]]
     group_leaders: pulumi.Output[dict[str, Any]]
     observability: Observability
@@ -264,6 +266,17 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         self.coordinator = self._coordinator(settings)
         self.coordinator_password = pulumi.Output.secret(credentials.apply(lambda c: c.superuser))
         self.etcd_endpoints = etcd.client_endpoints
+        # What an operator's tool needs to read the cluster's state from etcd itself.
+        self.dcs = pulumi.Output.from_input(
+            {
+                "api": settings.etcd.api,
+                "prefix": settings.dcs_prefix,
+                "leaderKeys": {
+                    str(g.number): settings.leader_key(g.number) for g in settings.groups
+                },
+            }
+        )
+        self.citus = pulumi.Output.from_input(settings.citus.enabled)
         self.members = pulumi.Output.from_input(
             {
                 str(g.number): [{"name": m.name, "address": str(m.address)} for m in g.members]
@@ -298,6 +311,8 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 "coordinator": self.coordinator,
                 "coordinator_password": self.coordinator_password,
                 "etcd_endpoints": self.etcd_endpoints,
+                "dcs": self.dcs,
+                "citus": self.citus,
                 "members": self.members,
                 "group_leaders": self.group_leaders,
                 "prometheus_targets": self.prometheus_targets,

@@ -352,6 +352,13 @@ def test_outputs(runs):
     assert dev["etcdEndpoints"] == [
         f"http://172.30.1.{i}:{conventions.ETCD_CLIENT_PORT}" for i in (1, 2, 3)
     ]
+    assert dev["dcs"] == {
+        "api": "v3",
+        "prefix": "/service/citus",
+        "leaderKeys": {str(g): f"/service/citus/{g}/leader" for g in (0, 1, 2)},
+    }
+    assert dev["citus"] is True
+    assert runs["offline"].outputs["dcs"]["leaderKeys"] == {"0": "/service/offline/leader"}
     assert dev["members"]["1"] == [
         {"name": "citus-work1-1", "address": "172.30.1.33"},
         {"name": "citus-work1-2", "address": "172.30.1.34"},

@@ -200,7 +200,7 @@ def render_table(status: ClusterStatus) -> str:
             m.name,
             m.address,
             (m.role or "-").replace("_", " "),
-            m.state or "not in the DCS",
+            m.state or ("unknown" if group.error else "not in the DCS"),
             "" if m.timeline is None else m.timeline,
             _lag(m.lag_bytes),
             "yes" if m.pending_restart else "",

@@ -19,6 +19,7 @@ import docker
 import psycopg
 
 from components.settings import Settings, load_settings
+from pcctl import drill
 from policies import conventions
 from tests.integration.engine import DockerEngine, Record
 from tests.programrun import PROJECT_DIR, ProgramRun, run_stack, stack_config
@@ -356,96 +357,25 @@ def deployed(
             cluster.engine.teardown()
 
 
-@dataclass
-class Writer:
-    """Commits numbered rows continuously through one endpoint, recording acknowledgements.
-    With `batch` > 1 every transaction inserts that many rows; into a `distributed` (Citus)
-    table they span shards on every worker group."""
+class Writer(drill.Writer):
+    """The operator CLI's writer (pcctl's drills use it too), committing through `host` and
+    `port` of a deployed test cluster (default: the coordinator output, PostgreSQL's port)."""
 
-    cluster: Cluster
-    host: Optional[str] = None
-    table: str = "drill"
-    port: Optional[int] = None  # default: PostgreSQL's
-    batch: int = 1
-    distributed: bool = False
-    acked: list[tuple[int, float, str]] = field(default_factory=list)  # id, time, member
-    errors: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: Optional[threading.Thread] = None
-
-    def __post_init__(self):
-        with self.cluster.connect(self.host, port=self.port) as conn:
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} (id bigint PRIMARY KEY, "
-                "at timestamptz NOT NULL DEFAULT now())"
-            )
-            if (
-                self.distributed
-                and not conn.execute(
-                    "SELECT 1 FROM pg_dist_partition WHERE logicalrelid = %s::regclass",
-                    (self.table,),
-                ).fetchone()
-            ):
-                conn.execute("SELECT create_distributed_table(%s, 'id')", (self.table,))
-            self._next = conn.execute(
-                f"SELECT coalesce(max(id), 0) + 1 FROM {self.table}"
-            ).fetchone()[0]
-
-    def start(self) -> Writer:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        conn = None
-        insert = f"INSERT INTO {self.table} (id) VALUES " + ",".join(["(%s)"] * self.batch)
-        while not self._stop.is_set():
-            ids = list(range(self._next, self._next + self.batch))
-            try:
-                if conn is None:
-                    conn = self.cluster.connect(self.host, port=self.port)
-                with conn.transaction():
-                    conn.execute(insert, ids)
-                    # The member's hostname names it even when the writer goes through the VIP.
-                    member = conn.execute("SELECT pg_read_file('/etc/hostname')").fetchone()[0]
-                acked_at = time.monotonic()
-                self.acked.extend((i, acked_at, member.strip()) for i in ids)
-                time.sleep(0.02)
-            except psycopg.Error:
-                self.errors += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-                time.sleep(0.2)
-            # A failed batch may or may not have been committed: it was never acknowledged,
-            # so it is neither counted nor reused.
-            self._next += self.batch
-        if conn is not None:
-            conn.close()
-
-    def first_ack_after(self, moment: float, not_member: Optional[str] = None) -> Optional[float]:
-        for _, at, member in self.acked:
-            if at > moment and member != not_member:
-                return at
-        return None
-
-    def longest_gap(self) -> float:
-        """The longest time between two consecutive acknowledged transactions."""
-        times = sorted({at for _, at, _ in self.acked})
-        return max((b - a for a, b in zip(times, times[1:])), default=0.0)
-
-    def lost(self) -> list[int]:
-        """Acknowledged ids missing on the current primary."""
-        with wait_until(
-            "a writable primary", lambda: self.cluster.connect(self.host, port=self.port), 60
-        ) as conn:
-            present = {r[0] for r in conn.execute(f"SELECT id FROM {self.table}")}
-        return [i for i, _, _ in self.acked if i not in present]
+    def __init__(
+        self,
+        cluster: Cluster,
+        host: Optional[str] = None,
+        table: str = "drill",
+        port: Optional[int] = None,
+        batch: int = 1,
+        distributed: bool = False,
+    ):
+        super().__init__(
+            lambda: cluster.connect(host, port=port),
+            table=table,
+            batch=batch,
+            distributed=distributed,
+        )
 
 
 class PrimaryWatch:

@@ -3,11 +3,13 @@ created on a real Docker engine, attacked while a writer commits through the lea
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from policies import conventions
+from tests.integration import operator_cli
 from tests.integration.cluster import (
     PrimaryWatch,
     Writer,
@@ -225,3 +227,51 @@ def test_network_partition_leaves_exactly_one_writable_primary(healthy):
     )
     assert lost == []
     wait_until(f"{old} to rejoin after the partition", healthy.healthy, 120)
+
+
+# --- The operator CLI (python -m pcctl) on this stack -----------------------------------------
+
+
+def test_pcctl_status_matches_patroni_and_etcd(healthy, tmp_path):
+    code, found = operator_cli.status(operator_cli.outputs_file(healthy, tmp_path))
+    view = {m["name"]: m for m in healthy.cluster_view()}
+    keys = healthy.etcd_leader_keys()
+    assert code == 0 and found["healthy"] is True, found["problems"]
+    (group,) = found["groups"]
+    assert {m["name"]: (m["role"], m["state"], m["timeline"]) for m in group["members"]} == {
+        name: (m["role"], m["state"], m["timeline"]) for name, m in view.items()
+    }
+    assert group["leader"] == keys["0"] == group["dcs_leader"]
+    assert group["sync_standbys"] == [healthy.sync_standby()]
+
+
+def test_pcctl_watch_prints_a_switchover_within_a_second_of_etcd(healthy, tmp_path):
+    operator_cli.watch_a_switchover(
+        healthy, operator_cli.outputs_file(healthy, tmp_path), f"{STACK}: pcctl watch, etcd v3"
+    )
+
+
+def test_pcctl_drill_crash_agrees_with_the_suite_drill(healthy, tmp_path):
+    """The CLI's crash drill and the suite's, one after the other on the same cluster: the
+    same failover regime (the crash watcher's, not the TTL's) and nothing lost by either."""
+    outputs = operator_cli.outputs_file(healthy, tmp_path)
+    old = healthy.leader()
+    done = operator_cli.pcctl(outputs, "drill", "crash", "--group", "0", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert "waiting for a write acknowledged after the fault" in done.stderr  # the progress
+    wait_until("a healthy cluster after the CLI's drill", healthy.healthy, 120)
+    suite = crash_drill(healthy)
+    record_figures(
+        f"{STACK}: pcctl drill crash vs the suite's",
+        pcctl_failover_s=report["failover_s"],
+        suite_failover_s=suite["failover_s"],
+        pcctl_rows_acked=report["rows_acked"],
+        pcctl_rows_lost=report["rows_lost"],
+    )
+    assert report["old_leader"] == old and report["new_leader"] != old
+    assert report["rows_lost"] == 0 and suite["rows_lost"] == 0
+    assert report["rows_acked"] > 20
+    assert abs(report["failover_s"] - suite["failover_s"]) <= max(2.0, suite["failover_s"] / 2)
+    with healthy.connect() as conn:  # the drill cleans up after itself
+        assert conn.execute("SELECT to_regclass('pcctl_drill')").fetchone()[0] is None

@@ -113,7 +113,9 @@ def triggers(document: Document) -> dict[str, Any]:
 
 def workflow_on(workflows: Mapping[str, Document], event: str) -> tuple[str, Document]:
     found = [(name, doc) for name, doc in workflows.items() if event in triggers(doc)]
-    assert len(found) == 1, f"expected one workflow triggered by {event}, got {[n for n, _ in found]}"
+    assert len(found) == 1, (
+        f"expected one workflow triggered by {event}, got {[n for n, _ in found]}"
+    )
     return found[0]
 
 
@@ -226,7 +228,7 @@ def workflows() -> dict[str, Document]:
 def test_on_is_read_as_the_trigger_key_not_as_true() -> None:
     document = load_workflow_text("on:\n  pull_request:\njobs: {}\n")
     assert triggers(document) == {"pull_request": None}
-    assert True not in document
+    assert sorted(document) == ["jobs", "on"]
 
 
 def test_every_workflow_is_valid_against_the_github_workflow_schema(
@@ -515,7 +517,7 @@ def test_every_self_hosted_runner_label_is_documented(workflows: dict[str, Docum
 
 
 def test_the_readme_section_parser_reports_a_missing_section() -> None:
-    with pytest.raises(pytest.fail.Exception, match="no \"## Pull-request workflow\" section"):
+    with pytest.raises(pytest.fail.Exception, match='no "## Pull-request workflow" section'):
         readme_section("# Title\n\n## Quick start\n", README_SECTION)
     text = "## Pull-request workflow\n| `A` | secret | x |\n| `B` | variable | y |\n## Next\n"
     assert documented_names(readme_section(text, README_SECTION)) == {

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.integration import operator_cli
 from tests.integration.cluster import Writer, crash_drill, deployed, record_figures, wait_until
 
 pytestmark = pytest.mark.integration
@@ -81,3 +82,26 @@ def test_vip_follows_a_planned_switchover(healthy):
     )
     assert lost == []
     wait_until("the old leader streaming again", healthy.healthy, 120)
+
+
+# --- The operator CLI (python -m pcctl) on this stack -----------------------------------------
+
+
+def test_pcctl_status_names_the_vip_holder_and_reads_etcd_v2(healthy, tmp_path):
+    code, found = operator_cli.status(operator_cli.outputs_file(healthy, tmp_path))
+    view = {m["name"]: m for m in healthy.cluster_view()}
+    assert code == 0 and found["healthy"] is True, found["problems"]
+    assert found["dcs_api"] == "v2"
+    (group,) = found["groups"]
+    assert {m["name"]: (m["role"], m["state"]) for m in group["members"]} == {
+        name: (m["role"], m["state"]) for name, m in view.items()
+    }
+    assert found["vip_holder"] == vip_member(healthy) == group["leader"] == group["dcs_leader"]
+    assert group["dcs_leader"] == healthy.etcd_leader_keys()["0"]
+
+
+def test_pcctl_watch_prints_a_switchover_within_a_second_of_etcd_v2(healthy, tmp_path):
+    operator_cli.watch_a_switchover(
+        healthy, operator_cli.outputs_file(healthy, tmp_path), f"{STACK}: pcctl watch, etcd v2"
+    )
+    wait_until("the VIP on the new leader", lambda: vip_member(healthy) == healthy.leader(), 60)

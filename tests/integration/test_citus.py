@@ -13,6 +13,7 @@ suite skips.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import time
@@ -21,6 +22,7 @@ from typing import Callable
 
 import pytest
 
+from tests.integration import operator_cli
 from tests.integration.cluster import (
     Cluster,
     PrimaryWatch,
@@ -329,3 +331,32 @@ def test_password_rotation_keeps_distributed_writes_going(healthy):
     assert healthy_nodes is True
     assert lost == [] and before == after
     wait_until("every group healthy", lambda: all_healthy(healthy), 120)
+
+
+# --- The operator CLI (python -m pcctl) on this stack -----------------------------------------
+
+
+def test_pcctl_status_agrees_with_pg_dist_node_and_the_vip(healthy, tmp_path):
+    code, found = operator_cli.status(operator_cli.outputs_file(healthy, tmp_path))
+    assert code == 0 and found["healthy"] is True, found["problems"]
+    assert [g["group"] for g in found["groups"]] == groups(healthy)
+    for group in found["groups"]:
+        leader = healthy.leader(group["group"])
+        assert group["leader"] == group["dcs_leader"] == group["dist_primary"] == leader
+    assert found["vip_holder"] == healthy.leader("0")
+
+
+def test_pcctl_drill_switchover_of_a_worker_group(healthy, tmp_path):
+    old = healthy.leader("1")
+    outputs = operator_cli.outputs_file(healthy, tmp_path)
+    done = operator_cli.pcctl(outputs, "drill", "switchover", "--group", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    record_figures(
+        f"{STACK}: pcctl drill switchover --group 1",
+        **{k: report[k] for k in ("failover_s", "rows_acked", "rows_lost")},
+    )
+    assert report["old_leader"] == old and report["new_leader"] == healthy.leader("1") != old
+    assert report["rows_lost"] == 0 and report["rows_acked"] % BATCH == 0
+    assert report["failover_s"] > 0  # the old leader's demotion stops the writes for a while
+    wait_until("pg_dist_node naming the new leader", lambda: registered(healthy), 60)

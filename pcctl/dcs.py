@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -20,8 +21,9 @@ os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
 import etcd3  # noqa: E402
 
-# A watch on a member that dies silently (no RST) would wait forever without keepalives.
-GRPC_OPTIONS = [("grpc.keepalive_time_ms", 2000), ("grpc.keepalive_timeout_ms", 2000)]
+# A watch on a member that dies silently (no RST) would wait forever without keepalives; etcd
+# closes connections that ping more often than every 5 s (--grpc-keepalive-min-time).
+GRPC_OPTIONS = [("grpc.keepalive_time_ms", 10000), ("grpc.keepalive_timeout_ms", 5000)]
 # etcd v2 sends nothing while no key changes: a long poll is asked again after this.
 V2_POLL_SECONDS = 30.0
 
@@ -66,6 +68,7 @@ def watch(
     """Every write to a leader key, as an etcd watch streams it, starting with the current
     values; a broken watch (told to `on_error`) moves to the next endpoint and starts again
     with the values then. Runs until the caller stops iterating."""
+    _quiet_closed_watch_threads()
     endpoints = list(outputs.etcd_endpoints)
     failures = 0
     while True:
@@ -80,6 +83,24 @@ def watch(
             failures += 1
             if failures % len(endpoints) == 0:
                 time.sleep(1.0)  # every endpoint failed in turn: etcd is down, not a member
+
+
+def _quiet_closed_watch_threads() -> None:
+    """python-etcd3's watch thread outlives its client: once the client is closed it dies on
+    the closed channel with a traceback (kragniz/python-etcd3#997, unfixed in 0.12). Closing
+    the client of a broken watch is what pcctl means to do, so that end is not printed."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (
+            args.thread is not None
+            and args.thread.name.startswith("etcd3_watch_")
+            and isinstance(args.exc_value, ValueError)
+            and "Channel closed" in str(args.exc_value)
+        ):
+            previous(args)
+
+    threading.excepthook = hook
 
 
 def _v3_client(endpoint: str) -> Any:

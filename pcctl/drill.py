@@ -44,6 +44,7 @@ class Writer:
     distributed: bool = False
     acked: list[Ack] = field(default_factory=list)
     errors: int = 0
+    recovered_transactions: int = 0  # prepared on a worker, committed by the count's recovery
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: Optional[threading.Thread] = None
 
@@ -119,11 +120,22 @@ class Writer:
         return max((b - a for a, b in zip(times, times[1:])), default=0.0)
 
     def lost(self, timeout: float = 60.0) -> list[int]:
-        """Acknowledged ids missing on the current primary (asked until one answers)."""
+        """Acknowledged ids missing on the current primary (asked until one answers).
+
+        A distributed transaction is acknowledged once the coordinator has committed it; a
+        worker that failed over before its COMMIT PREPARED keeps the rows prepared (they are
+        on its synchronous standby) until Citus' recovery commits them, which its maintenance
+        daemon does every citus.recover_2pc_interval. The count runs that recovery first, so
+        it sees what Citus guarantees rather than racing the daemon (a failed COMMIT PREPARED
+        is only a warning to the coordinator: FinishRemoteTransactionCommit in Citus'
+        remote_transaction.c)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 with self.connect() as conn:
+                    if self.distributed:
+                        row = conn.execute("SELECT recover_prepared_transactions()").fetchone()
+                        self.recovered_transactions += int(row[0]) if row else 0
                     present = {r[0] for r in conn.execute(f"SELECT id FROM {self.table}")}
                 return [i for i, _, _ in self.acked if i not in present]
             except psycopg.Error as exc:
@@ -146,6 +158,7 @@ class DrillReport:
     rows_acked: int
     rows_lost: int
     write_errors: int
+    recovered_2pc: int  # Citus: worker transactions left prepared, committed before the count
 
 
 def healthy_leader(outputs: StackOutputs, group: str) -> tuple[str, str]:
@@ -261,6 +274,7 @@ def run(
         rows_acked=len(writer.acked),
         rows_lost=len(lost),
         write_errors=writer.errors,
+        recovered_2pc=writer.recovered_transactions,
     )
 
 

@@ -193,6 +193,7 @@ def drill(cluster: Cluster, name: str, group: str, fault: Callable[[str], float]
         errors=writer.errors,
         rows_acked=len(writer.acked),
         rows_lost=len(lost),
+        recovered_2pc=writer.recovered_transactions,
         two_writable=len(primaries.overlaps()),
     )
     assert lost == [] and primaries.overlaps() == []

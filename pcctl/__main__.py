@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -117,6 +118,10 @@ def _attempt(
 
 def run_watch(args: argparse.Namespace, stack: outputs.StackOutputs) -> int:
     dcs.leaders(stack)  # fails clearly when no etcd endpoint answers
+    # "Until interrupted" holds even where SIGINT was inherited as ignored (a job started in
+    # the background by a script), and a supervisor's SIGTERM ends it the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     render = watch.render_json if args.json else watch.render_line
     events = dcs.watch(stack, on_error=lambda why: print(f"pcctl watch: {why}", file=sys.stderr))
     try:

@@ -108,14 +108,21 @@ def _v3_client(endpoint: str) -> Any:
     return etcd3.client(host=host, port=port, timeout=3, grpc_options=GRPC_OPTIONS)
 
 
+def _v3_state(outputs: StackOutputs, client: Any) -> tuple[dict[str, Optional[str]], int]:
+    """The leader values and the revision they were read at, in one range read."""
+    by_key = _groups_by_key(outputs)
+    current = client.get_prefix_response(outputs.dcs_prefix + "/")
+    values: dict[str, Optional[str]] = {g: None for g in outputs.leader_keys}
+    for kv in current.kvs:
+        if kv.key.decode() in by_key:
+            values[by_key[kv.key.decode()]] = kv.value.decode()
+    return values, int(current.header.revision)
+
+
 def _v3_leaders(outputs: StackOutputs, endpoint: str) -> dict[str, Optional[str]]:
     client = _v3_client(endpoint)
     try:
-        found: dict[str, Optional[str]] = {}
-        for group, key in outputs.leader_keys.items():
-            value, _ = client.get(key)
-            found[group] = value.decode() if value is not None else None
-        return found
+        return _v3_state(outputs, client)[0]
     finally:
         client.close()
 
@@ -126,15 +133,8 @@ def _v3_watch(outputs: StackOutputs, endpoint: str) -> Iterator[LeaderEvent]:
     try:
         # The watch starts right after the revision the current values were read at, so no
         # change between the read and the watch is missed.
-        current = client.get_prefix_response(outputs.dcs_prefix + "/")
-        values = {
-            by_key[kv.key.decode()]: kv.value.decode()
-            for kv in current.kvs
-            if kv.key.decode() in by_key
-        }
-        revision = current.header.revision
-        for group in outputs.leader_keys:
-            yield group, values.get(group)
+        values, revision = _v3_state(outputs, client)
+        yield from values.items()
         events, cancel = client.watch_prefix(outputs.dcs_prefix + "/", start_revision=revision + 1)
         try:
             for event in events:

@@ -167,9 +167,7 @@ def healthy_leader(outputs: StackOutputs, group: str) -> tuple[str, str]:
     view = probe.patroni_view(outputs, group)
     declared = {m.name for m in outputs.group_members(group)}
     reported = {m["name"]: m for m in view.members}
-    leaders = [
-        n for n, m in reported.items() if m.get("role") == "leader" and m["state"] == "running"
-    ]
+    leaders = view.running_leaders()
     replicas = [n for n, m in reported.items() if n not in leaders and m["state"] == "streaming"]
     if len(leaders) != 1 or set(leaders + replicas) != declared or not replicas:
         described = ", ".join(
@@ -287,12 +285,9 @@ def _start_again(engine: docker.DockerClient, name: str) -> None:
 
 def _new_leader(outputs: StackOutputs, group: str, old: str) -> Optional[str]:
     try:
-        view = probe.patroni_view(outputs, group)
+        leaders = probe.patroni_view(outputs, group).running_leaders()
     except probe.ProbeError:
         return None
-    leaders = [
-        m["name"] for m in view.members if m.get("role") == "leader" and m["state"] == "running"
-    ]
     return leaders[0] if leaders and leaders[0] != old else None
 
 

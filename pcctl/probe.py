@@ -21,6 +21,9 @@ class ProbeError(RuntimeError):
     """A part of the cluster that does not answer; the message says which and why."""
 
 
+LEADER_ROLES = ("leader", "standby_leader")
+
+
 @dataclass(frozen=True)
 class PatroniView:
     """A group as one of its members' GET /cluster reports it (Patroni reads it from etcd)."""
@@ -28,6 +31,13 @@ class PatroniView:
     group: str
     reported_by: str
     members: tuple[dict[str, Any], ...]
+
+    def running_leaders(self) -> list[str]:
+        return [
+            m["name"]
+            for m in self.members
+            if m.get("role") in LEADER_ROLES and m.get("state") == "running"
+        ]
 
 
 @dataclass(frozen=True)
@@ -44,15 +54,18 @@ def connect(
     host: Optional[str] = None,
     target_session_attrs: str = "read-write",
     connect_timeout: int = 3,
+    port: Optional[int] = None,
+    password: Optional[str] = None,
 ) -> psycopg.Connection[Any]:
-    """A session as the stack's superuser; by default the coordinator's primary."""
+    """A session as the stack's superuser; by default the coordinator's primary. `port`
+    reaches e.g. an HAProxy port; `password` one the outputs do not hold yet (a rotation)."""
     c = outputs.coordinator
     return psycopg.connect(
         host=host or c.host,
-        port=c.port,
+        port=port or c.port,
         dbname=c.database,
         user=c.user,
-        password=c.password,
+        password=password or c.password,
         target_session_attrs=target_session_attrs,
         connect_timeout=connect_timeout,
         autocommit=True,

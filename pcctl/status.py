@@ -9,9 +9,8 @@ from typing import Any, Mapping, Optional, Union
 from tabulate import tabulate
 
 from pcctl.outputs import StackOutputs
-from pcctl.probe import DistNode, PatroniView
+from pcctl.probe import LEADER_ROLES, DistNode, PatroniView
 
-LEADER_ROLES = ("leader", "standby_leader")
 HEALTHY_STATES = ("running", "streaming")
 
 

@@ -19,7 +19,7 @@ import docker
 import psycopg
 
 from components.settings import Settings, load_settings
-from pcctl import drill
+from pcctl import drill, outputs, probe
 from policies import conventions
 from tests.integration.engine import DockerEngine, Record
 from tests.programrun import PROJECT_DIR, ProgramRun, run_stack, stack_config
@@ -183,23 +183,8 @@ class Cluster:
         password: str,
         port: Optional[int] = None,
     ) -> psycopg.Connection:
-        coordinator = self.run.outputs["coordinator"]
-        return psycopg.connect(
-            host=host or coordinator["host"],
-            port=port or coordinator["port"],
-            dbname=coordinator["database"],
-            user=coordinator["user"],
-            password=password,
-            target_session_attrs=target_session_attrs,
-            connect_timeout=3,
-            autocommit=True,
-            # A killed peer sends no RST: without these a client hangs for minutes.
-            tcp_user_timeout=3000,
-            keepalives=1,
-            keepalives_idle=1,
-            keepalives_interval=1,
-            keepalives_count=2,
-        )
+        stack = outputs.parse(self.run.outputs, f"stack {self.stack}")
+        return probe.connect(stack, host, target_session_attrs, port=port, password=password)
 
     def vip_member(self) -> str:
         """The member answering on the VIP, by its hostname (read through PostgreSQL)."""

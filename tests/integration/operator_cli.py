@@ -23,9 +23,13 @@ def outputs_file(cluster: Cluster, directory: Path) -> Path:
     return path
 
 
+def _argv(outputs: Path, *argv: str) -> list[str]:
+    return [sys.executable, "-m", "pcctl", "--outputs", str(outputs), *argv]
+
+
 def pcctl(outputs: Path, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pcctl", "--outputs", str(outputs), *argv],
+        _argv(outputs, *argv),
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -45,7 +49,7 @@ class Watch:
     def __init__(self, outputs: Path):
         self.lines: list[tuple[float, dict[str, Any]]] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pcctl", "--outputs", str(outputs), "watch", "--json"],
+            _argv(outputs, "watch", "--json"),
             cwd=PROJECT_DIR,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

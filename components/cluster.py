@@ -91,7 +91,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
 
         engine: Optional[EngineProxy] = None
         if settings.engine_proxy_needed:
-            engine = EngineProxy(f"{name}-engine", settings, image_ref, opts=child)
+            engine = EngineProxy(f"{name}-engine", settings, image_ref, network, opts=child)
 
         # Declared before every other container: with observability on, they log to fluentd.
         self.observability = Observability(

@@ -33,6 +33,7 @@ class EngineProxy(pulumi.ComponentResource):
         name: str,
         settings: Settings,
         image: pulumi.Input[str],
+        cluster_network: docker.Network,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("patroni-citus:index:EngineProxy", name, None, opts)
@@ -44,7 +45,9 @@ class EngineProxy(pulumi.ComponentResource):
             name=f"{scope}-engine",
             driver="bridge",
             labels=docker_labels(scope, None),
-            opts=pulumi.ResourceOptions(parent=self),
+            # Docker picks this network's pool itself: created after the cluster's network,
+            # it can never take the cluster's configured subnet first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_network]),
         )
         self.container = PROXY_OPTIONS.container(
             f"{name}-proxy",

@@ -70,7 +70,8 @@ class Observability(pulumi.ComponentResource):
                     driver="bridge",
                     internal=True,
                     labels=docker_labels(settings.cluster.scope, None),
-                    opts=pulumi.ResourceOptions(parent=self),
+                    # A pool Docker picks: after the cluster's network, never over its subnet.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[network]),
                 )
             self._cadvisor(name, settings, engine, self.metrics_network)
             cadvisor_url = f"http://{obs.cadvisor.host_ip}:{obs.cadvisor.host_port}"

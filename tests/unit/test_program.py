@@ -421,3 +421,20 @@ def test_resource_graph_matches_snapshot(runs, stack):
     }
     text = render_graph(run, secret_values)
     assert_matches_snapshot(SNAPSHOTS / f"{stack}.txt", text, f"the resource graph of {stack}")
+
+
+def test_networks_docker_picks_a_pool_for_come_after_the_cluster_network(runs):
+    """Docker hands a network without a subnet the next free pool, which may be the cluster's
+    configured subnet while that network does not exist yet (seen in CI: the engine network
+    took 172.28.0.0/16 first and the cluster's network could not be created)."""
+    checked = 0
+    for stack, run in runs.items():
+        networks = run.of_type(NETWORK)
+        (cluster,) = [n for n in networks if n.inputs.get("ipamConfigs")]
+        for network in networks:
+            if network is cluster:
+                continue
+            checked += 1
+            depends = {run.by_urn(u).name for u in network.options["dependencies"]}
+            assert cluster.name in depends, (stack, network.name)
+    assert checked >= 3  # the engine network everywhere, the metrics network with monitoring

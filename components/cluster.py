@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pulumi
 import pulumi_command as command
@@ -17,6 +17,7 @@ from .backups import Backups
 from .crash_watcher import CrashWatcher
 from .endpoints import Endpoints
 from .engine_proxy import EngineProxy
+from .engines import Engines
 from .etcd_cluster import EtcdCluster
 from .labels import docker_labels
 from .monitoring import Monitoring
@@ -26,7 +27,6 @@ from .pooler import Pooler
 from .settings import Settings
 from .vip_manager import VipManager
 
-IMAGE_CONTEXT = "images/patroni"  # relative to the project directory, where Pulumi runs
 LEADERS_TIMEOUT_S = 300
 PASSWORDS_TIMEOUT_S = 300
 
@@ -53,23 +53,13 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("patroni-citus:index:PatroniCitusCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         scope = settings.cluster.scope
 
-        image = docker.Image(
-            f"{name}-image",
-            image_name=settings.image.name,
-            build=docker.DockerBuildArgs(
-                context=IMAGE_CONTEXT,
-                dockerfile=f"{IMAGE_CONTEXT}/Dockerfile",
-                target=settings.image.flavour,
-                args=render.image_build_args(settings),
-            ),
-            skip_push=True,
-            opts=child,
-        )
-        # The local image id: a rebuild changes it, so dependent containers are replaced.
-        image_ref = image.repo_digest
+        engines = Engines(name, settings, parent=self)
+        # A one-engine stack's children all go to its engine; with several, each container
+        # names its engine's provider.
+        child = pulumi.ResourceOptions(parent=self, providers=engines.inherited)
+        run_env = render.engines_environment(settings)
 
         network_labels: dict[str, object] = {"member_range": settings.network.member_range}
         if settings.vip.enabled:
@@ -77,21 +67,28 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         network = docker.Network(
             f"{name}-net",
             name=settings.network.name,
-            driver="bridge",
+            # Several engines share an overlay network of their Swarm; attachable, so the
+            # program's plain containers (not Swarm services) join it with fixed addresses.
+            driver="overlay" if engines.several else "bridge",
+            attachable=True if engines.several else None,
             ipam_configs=[
                 docker.NetworkIpamConfigArgs(
                     subnet=str(settings.network.subnet), gateway=str(settings.network.gateway)
                 )
             ],
             labels=docker_labels(scope, None, **network_labels),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(provider=engines.network_provider)
+            ),
         )
 
         credentials = self._credentials(name, settings, child)
 
         engine: Optional[EngineProxy] = None
         if settings.engine_proxy_needed:
-            engine = EngineProxy(f"{name}-engine", settings, image_ref, network, opts=child)
+            engine = EngineProxy(
+                f"{name}-engine", settings, engines.only_image, network, opts=child
+            )
 
         # Declared before every other container: with observability on, they log to fluentd.
         self.observability = Observability(
@@ -99,16 +96,12 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         )
         container_options = self.observability.container_options
 
-        etcd_image: pulumi.Input[str] = image_ref
-        if settings.etcd.image is not None:
-            etcd_image = docker.RemoteImage(
-                f"{name}-etcd-image", name=settings.etcd.image, keep_locally=True, opts=child
-            ).image_id
         etcd = EtcdCluster(
             f"{name}-etcd",
             settings,
             network,
-            etcd_image,
+            self._etcd_images(name, settings, engines, child),
+            engines,
             container_options=container_options,
             opts=child,
         )
@@ -117,7 +110,11 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         # rotation before any member's files change): a new password must be the role's
         # before a standby reconnects with it (scripts/member_config.py passwords).
         def password_environment(c: render.Credentials) -> dict[str, str]:
-            return {"PC_SUPERUSER_PASSWORD": c.superuser, "PC_REPLICATION_PASSWORD": c.replication}
+            return {
+                **(run_env or {}),
+                "PC_SUPERUSER_PASSWORD": c.superuser,
+                "PC_REPLICATION_PASSWORD": c.replication,
+            }
 
         environment: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
             credentials.apply(password_environment)
@@ -136,7 +133,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 f"{name}-backups",
                 settings,
                 network,
-                image_ref,
+                engines.only_image,
                 container_options=container_options,
                 opts=child,
             )
@@ -153,7 +150,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                     settings,
                     group,
                     network,
-                    image_ref,
+                    engines,
                     credentials,
                     container_options=container_options,
                     depends_on=[*etcd.containers, *etcd.ready, passwords, *before],
@@ -169,7 +166,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 f"{name}-vip",
                 settings,
                 groups[settings.vip.group].deployed_members,
-                image_ref,
+                engines.only_image,
                 container_options=container_options,
                 depends_on=etcd.containers,
                 opts=child,
@@ -183,7 +180,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 settings,
                 network,
                 engine,
-                image_ref,
+                engines.only_image,
                 container_options=container_options,
                 depends_on=etcd.containers,
                 opts=child,
@@ -196,7 +193,8 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         if settings.pooler.enabled or settings.monitoring.enabled:
 
             def roles_environment(c: render.Credentials) -> dict[str, str]:
-                return {"PC_SERVICE_ROLES": json.dumps(render.service_roles(settings, c))}
+                roles = json.dumps(render.service_roles(settings, c))
+                return {**(run_env or {}), "PC_SERVICE_ROLES": roles}
 
             roles_env: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
                 credentials.apply(roles_environment)
@@ -213,7 +211,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 f"{name}-endpoints",
                 settings,
                 network,
-                image_ref,
+                engines,
                 container_options=container_options,
                 opts=child,
             )
@@ -225,7 +223,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 f"{name}-pooler",
                 settings,
                 network,
-                image_ref,
+                engines.only_image,
                 credentials,
                 endpoints.containers,
                 self.service_roles,
@@ -239,7 +237,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 f"{name}-monitoring",
                 settings,
                 network,
-                image_ref,
+                engines.only_image,
                 credentials,
                 deployed,
                 self.service_roles,
@@ -255,6 +253,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             ),
             # Asked again whenever a member is replaced.
             triggers=[c.id for c in patroni_containers],
+            environment=run_env,
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[*(m.ready for m in deployed), *sidecars]
             ),
@@ -321,6 +320,28 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         )
 
     @staticmethod
+    def _etcd_images(
+        name: str, settings: Settings, engines: Engines, opts: pulumi.ResourceOptions
+    ) -> Callable[[str], pulumi.Input[str]]:
+        """Each etcd member's image: the project image of its engine, or etcd.image pulled
+        onto every engine that runs a member."""
+        if settings.etcd.image is None:
+            return engines.image_of
+        pulled: dict[Optional[str], pulumi.Output[str]] = {}
+        for member in settings.etcd_members:
+            host = engines.host_of(member.name)
+            if host not in pulled:
+                pulled[host] = docker.RemoteImage(
+                    f"{name}-etcd-image" if not engines.several else f"{name}-etcd-image-{host}",
+                    name=settings.etcd.image,
+                    keep_locally=True,
+                    opts=pulumi.ResourceOptions.merge(
+                        opts, pulumi.ResourceOptions(provider=engines.provider(host))
+                    ),
+                ).image_id
+        return lambda container: pulled[engines.host_of(container)]
+
+    @staticmethod
     def _credentials(
         name: str, settings: Settings, opts: pulumi.ResourceOptions
     ) -> pulumi.Output[render.Credentials]:
@@ -350,10 +371,12 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         """Where clients connect, as one libpq host list. The password is a separate secret
         output so these details stay readable."""
         database = settings.citus.database if settings.citus.enabled else "postgres"
+        # With several engines, the HAProxy instances' read-write port on their hosts.
+        port = settings.endpoints.read_write_port if settings.hosts.several else None
         return pulumi.Output.from_input(
             {
                 "host": ",".join(settings.coordinator_hosts),
-                "port": conventions.POSTGRES_PORT,
+                "port": port or conventions.POSTGRES_PORT,
                 "database": database,
                 "user": settings.patroni.superuser,
                 "targetSessionAttrs": "read-write",

@@ -41,11 +41,13 @@ class ContainerOptions:
         locked_down: bool = False,
         writable_root: bool = False,
         depends_on: Sequence[pulumi.Resource] = (),
+        provider: Optional[pulumi.ProviderResource] = None,
         **args: Any,
     ) -> docker.Container:
         """A docker.Container named `name` with the shared arguments; `labels` takes
         docker_labels' short names (member=, group=, ...), `args` the container's own
-        (command, volumes, networks, ...). `locked_down` is for a container that needs no
+        (command, volumes, networks, ...); `provider` the engine it runs on, when not the
+        default or inherited one. `locked_down` is for a container that needs no
         capability: every capability dropped, no-new-privileges and a read-only root
         filesystem, unless `writable_root` (uploads, which Docker refuses on a read-only root,
         or files that must survive a restart)."""
@@ -81,6 +83,7 @@ class ContainerOptions:
                 parent=parent,
                 depends_on=[*depends_on, *self.depends_on],
                 delete_before_replace=True,
+                provider=provider,
             ),
         )
 

@@ -20,13 +20,20 @@ def data_volume(
     role: conventions.Role,
     parent: pulumi.Resource,
     member: Optional[str] = None,
+    host: Optional[str] = None,
+    provider: Optional[pulumi.ProviderResource] = None,
 ) -> docker.Volume:
     """A volume kept in Docker when the stack is destroyed unless volumes.retainOnDelete is
-    false. Its `retain` label mirrors that option, which policy packs cannot see."""
+    false. Its `retain` label mirrors that option, which policy packs cannot see. With several
+    engines it lives on its member's (`host`, through `provider`)."""
     extra = {"member": member} if member is not None else {}
+    if host is not None:
+        extra["host"] = host
     return docker.Volume(
         resource_name,
         name=docker_name,
         labels=docker_labels(settings.cluster.scope, role, retain=settings.retain_volumes, **extra),
-        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=settings.retain_volumes),
+        opts=pulumi.ResourceOptions(
+            parent=parent, retain_on_delete=settings.retain_volumes, provider=provider
+        ),
     )

@@ -12,12 +12,14 @@ from policies import conventions
 
 from . import render_endpoints
 from .container_options import ContainerOptions, published_port
+from .engines import Engines
 from .settings import Settings
 
 
 class Endpoints(pulumi.ComponentResource):
     """`settings.endpoints.instances` HAProxy containers at fixed addresses on the cluster
-    network, each publishing its read-write and read-only ports on the host. Two by default:
+    network, each publishing its read-write and read-only ports on its host (with several
+    engines, one instance per engine, on the engine's address). Two by default:
     one would be a single point of failure; clients list every instance (libpq host lists)."""
 
     read_write: pulumi.Output[dict[str, Any]]
@@ -28,7 +30,7 @@ class Endpoints(pulumi.ComponentResource):
         name: str,
         settings: Settings,
         network: docker.Network,
-        image: pulumi.Input[str],
+        engines: Engines,
         *,
         container_options: ContainerOptions,
         depends_on: Sequence[pulumi.Resource] = (),
@@ -41,14 +43,19 @@ class Endpoints(pulumi.ComponentResource):
         self.containers: list[docker.Container] = []
         for i in range(e.instances):
             read_write, read_only = e.host_ports(i)
+            container_name = settings.service_name("haproxy", i)
+            host_ip = settings.endpoint_host_ip(i)
+            host = settings.hosts.label_of(container_name)
             self.containers.append(
                 container_options.container(
                     f"{name}-{i + 1}",
                     parent=self,
                     scope=scope,
                     role=conventions.ROLE_HAPROXY,
-                    name=f"{scope}-haproxy-{i + 1}",
-                    image=image,
+                    name=container_name,
+                    image=engines.image_of(container_name),
+                    provider=engines.provider_of(container_name),
+                    labels={"host": host} if host is not None else None,
                     healthcheck=conventions.http_healthcheck(
                         f"http://127.0.0.1:{conventions.HAPROXY_METRICS_PORT}/healthz"
                     ),
@@ -65,8 +72,8 @@ class Endpoints(pulumi.ComponentResource):
                         )
                     ],
                     ports=[
-                        published_port(conventions.HAPROXY_READ_WRITE_PORT, e.host_ip, read_write),
-                        published_port(conventions.HAPROXY_READ_ONLY_PORT, e.host_ip, read_only),
+                        published_port(conventions.HAPROXY_READ_WRITE_PORT, host_ip, read_write),
+                        published_port(conventions.HAPROXY_READ_ONLY_PORT, host_ip, read_only),
                     ],
                     # Binds ports above 1024 and writes only its tmpfs.
                     user="nobody",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import pulumi
 import pulumi_command as command
@@ -13,6 +13,7 @@ from policies import conventions
 from . import render
 from .container_options import ContainerOptions
 from .data_volume import data_volume
+from .engines import Engines
 from .settings import Settings
 
 # Bounds the wait for a (re)created member to serve.
@@ -22,7 +23,8 @@ READY_TIMEOUT_S = 300
 class EtcdCluster(pulumi.ComponentResource):
     """N etcd members with static addresses and one named volume each. Each member waits
     until the one before it serves, so a change that replaces them (an image upgrade) takes
-    one member down at a time and the cluster keeps its quorum."""
+    one member down at a time and the cluster keeps its quorum. With several engines each
+    member runs on the engine its placement names, next to its volume."""
 
     client_endpoints: pulumi.Output[list[str]]
 
@@ -31,17 +33,21 @@ class EtcdCluster(pulumi.ComponentResource):
         name: str,
         settings: Settings,
         network: docker.Network,
-        image: pulumi.Input[str],
+        image_of: Callable[[str], pulumi.Input[str]],
+        engines: Engines,
         *,
         container_options: ContainerOptions,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("patroni-citus:index:EtcdCluster", name, None, opts)
         scope = settings.cluster.scope
+        run_env = render.engines_environment(settings)
         self.containers: list[docker.Container] = []
         self.ready: list[command.local.Command] = []
         for member in settings.etcd_members:
             child = f"{name}-{member.index + 1}"
+            host = settings.hosts.label_of(member.name)
+            provider = engines.provider_of(member.name)
             volume = data_volume(
                 f"{child}-data",
                 f"{member.name}-data",
@@ -49,16 +55,25 @@ class EtcdCluster(pulumi.ComponentResource):
                 conventions.ROLE_ETCD,
                 parent=self,
                 member=member.name,
+                host=host,
+                provider=provider,
             )
+            labels: dict[str, object] = {
+                "member": member.name,
+                "data_path": conventions.ETCD_DATA_MOUNT,
+            }
+            if host is not None:
+                labels["host"] = host
             container = container_options.container(
                 child,
                 parent=self,
                 scope=scope,
                 role=conventions.ROLE_ETCD,
                 name=member.name,
-                image=image,
+                image=image_of(member.name),
                 healthcheck=conventions.ETCD_HEALTHCHECK,
-                labels={"member": member.name, "data_path": conventions.ETCD_DATA_MOUNT},
+                labels=labels,
+                provider=provider,
                 depends_on=self.ready[-1:],
                 hostname=member.name,
                 command=render.etcd_command(settings, member),
@@ -79,6 +94,7 @@ class EtcdCluster(pulumi.ComponentResource):
                     f"{child}-ready",
                     create=render.etcd_ready_command(settings, member, READY_TIMEOUT_S),
                     triggers=[container.id],
+                    environment=run_env,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
                 )
             )

@@ -28,6 +28,7 @@ _EXTRA_LABELS = {
     "vip": conventions.LABEL_VIP,
     "retain": conventions.LABEL_RETAIN,
     "revision": conventions.LABEL_REVISION,
+    "host": conventions.LABEL_HOST,
 }
 
 
@@ -36,7 +37,7 @@ def docker_labels(
 ) -> list[Label]:
     """Labels in pulumi-docker's list form, `[{label, value}]`, sorted for stable diffs.
     `extra` takes the other labels by their short names: member=, group=, data_path=,
-    member_range=, vip=, retain=, revision=; booleans are written in lowercase, outputs
+    member_range=, vip=, retain=, revision=, host=; booleans are written in lowercase, outputs
     (a revision hash) passed on as they are."""
     values: dict[str, pulumi.Input[str]] = {conventions.LABEL_CLUSTER: scope}
     if role is not None:

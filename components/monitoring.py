@@ -66,6 +66,7 @@ class Monitoring(pulumi.ComponentResource):
                 stdin=files,
                 # A new container gets the files again.
                 triggers=[member.container.id],
+                environment=render.engines_environment(settings),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[service_roles, member.ready]),
             )
             for member in members

@@ -15,6 +15,7 @@ from policies import conventions
 from . import render
 from .container_options import ContainerOptions
 from .data_volume import data_volume
+from .engines import Engines
 from .settings import Group, Member, Settings
 
 
@@ -62,7 +63,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         settings: Settings,
         group: Group,
         network: docker.Network,
-        image: pulumi.Input[str],
+        engines: Engines,
         credentials: pulumi.Output[render.Credentials],
         *,
         container_options: ContainerOptions,
@@ -74,17 +75,19 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         super().__init__("patroni-citus:index:PatroniCitusGroup", name, None, opts)
         scope = settings.cluster.scope
         limits = settings.patroni.resources
-        image_ref = pulumi.Output.from_input(image)
+        run_env = render.engines_environment(settings)
         plans = [_ContainerPlan.of(settings, group, m, container_options) for m in group.members]
 
         def revision_of(plan: _ContainerPlan) -> pulumi.Output[str]:
-            return image_ref.apply(lambda ref: render.revision(ref, plan.spec))
+            image = engines.image_of(plan.member.name)
+            return image.apply(lambda ref: render.revision(ref, plan.spec))
 
         revisions = {plan.member.name: revision_of(plan) for plan in plans}
         deployed: list[DeployedMember] = []
         for plan in plans:
             member = plan.member
             child = f"{name}-{member.index + 1}"
+            provider = engines.provider_of(member.name)
             volume = data_volume(
                 f"{child}-data",
                 plan.volume_name,
@@ -92,6 +95,8 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 conventions.ROLE_PATRONI,
                 parent=self,
                 member=member.name,
+                host=settings.hosts.label_of(member.name),
+                provider=provider,
             )
             revision = revisions[member.name]
 
@@ -103,6 +108,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 create=pulumi.Output.all(**revisions).apply(turn_command),
                 # Replaced, so run again, whenever the container is about to be replaced.
                 triggers=[revision],
+                environment=run_env,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
             )
             container = container_options.container(
@@ -111,9 +117,10 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 scope=scope,
                 role=conventions.ROLE_PATRONI,
                 name=member.name,
-                image=image,
+                image=engines.image_of(member.name),
                 healthcheck=conventions.PATRONI_HEALTHCHECK,
                 labels={**plan.labels, "revision": revision},
+                provider=provider,
                 depends_on=[*depends_on, turn],
                 hostname=member.name,
                 command=plan.spec["command"],
@@ -147,6 +154,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 stdin=files,
                 # A new container gets its files again; a changed file is rewritten in place.
                 triggers=[container.id],
+                environment=run_env,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
             )
             wait_ready, hand_off = render.ready_commands(settings, group, member, ROLLOUT_TIMEOUT_S)
@@ -155,6 +163,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 create=wait_ready,
                 delete=hand_off,
                 triggers=[container.id],
+                environment=run_env,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[config]),
             )
             deployed.append(DeployedMember(member, container, volume, ready))
@@ -163,6 +172,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         self.dynamic_config = command.local.Command(
             f"{name}-dynamic-config",
             create=render.group_config_command(settings, group, ROLLOUT_TIMEOUT_S),
+            environment=run_env,
             opts=pulumi.ResourceOptions(parent=self, depends_on=ready_members),
         )
         if group.role == "worker":
@@ -175,6 +185,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 f"{name}-membership",
                 create=join,
                 delete=drain,
+                environment=run_env,
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=[*ready_members, *(m.ready for m in coordinator)],
@@ -224,6 +235,9 @@ class _ContainerPlan:
             "group": group.number,
             "data_path": conventions.PATRONI_DATA_MOUNT,
         }
+        host = settings.hosts.label_of(member.name)
+        if host is not None:
+            labels["host"] = host
         volume_name = f"{member.name}-data"
         spec: dict[str, Any] = {
             "command": ["patroni"],

@@ -103,6 +103,7 @@ class Pooler(pulumi.ComponentResource):
                 stdin=files,
                 # A new container gets its files again; a changed file is rewritten in place.
                 triggers=[container.id],
+                environment=render.engines_environment(settings),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[container, service_roles]),
             )
             self.containers.append(container)

@@ -8,7 +8,7 @@ import hashlib
 import json
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -325,6 +325,22 @@ def ready_commands(settings: Settings, group: Group, member: Member,
         _rollout(settings, timeout_s, "ready", "--member", member.name, "--members", members),
         _rollout(settings, timeout_s, "handoff", "--member", member.name, "--members", members),
     )
+
+
+def engines_environment(settings: Settings) -> Optional[dict[str, str]]:
+    """The environment local commands need to reach the containers they `docker exec` into:
+    none with the default engine; the engine's DOCKER_HOST (and TLS) with one configured
+    engine; with several, each container's in PC_ENGINES (scripts/patroni_api.py)."""
+    hosts = settings.hosts
+    if not hosts.engines:
+        return None
+    if not hosts.several:
+        return hosts.engines[0].cli_environment()
+    engines = {
+        container: hosts.engine(host).cli_environment()
+        for container, host in sorted(hosts.placement.items())
+    }
+    return {"PC_ENGINES": json.dumps(engines, sort_keys=True)}
 
 
 def etcd_ready_command(settings: Settings, member: Member, timeout_s: int) -> str:

@@ -115,7 +115,10 @@ def endpoint_outputs(settings: Settings, read_only: bool) -> dict[str, Any]:
     )
     instances = range(e.instances)
     return {
-        **libpq_hosts([e.host_ip for _ in instances], [e.host_ports(i)[index] for i in instances]),
+        **libpq_hosts(
+            [settings.endpoint_host_ip(i) for i in instances],
+            [e.host_ports(i)[index] for i in instances],
+        ),
         "database": database(settings),
         # With several instances, spread new sessions over them (libpq 16+, psycopg 3.2+).
         "loadBalanceHosts": "random",

@@ -31,6 +31,8 @@ LABEL_RETAIN = f"{LABEL_PREFIX}.retain"
 # A hash of what a container's replacement would change: the rollout tells current containers
 # from pending ones by it (scripts/rollout.py).
 LABEL_REVISION = f"{LABEL_PREFIX}.revision"
+# With several engines: the engine (hosts.engines[].name) a container or volume is placed on.
+LABEL_HOST = f"{LABEL_PREFIX}.host"
 
 # The values of LABEL_ROLE.
 Role = Literal[

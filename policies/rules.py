@@ -523,6 +523,67 @@ def check_group_size(resources: Sequence[Resource], config: Mapping[str, Any]) -
 
 
 # --------------------------------------------------------------------------------------------
+# Rule: spread-across-hosts (stack)
+# --------------------------------------------------------------------------------------------
+
+
+def check_spread_across_hosts(
+    resources: Sequence[Resource], config: Mapping[str, Any]
+) -> List[Violation]:
+    """With containers on several engines (the host label), losing one engine must not take a
+    whole Patroni group or etcd's quorum with it, wherever the engines could avoid that."""
+    placed: Dict[str, List[Tuple[Resource, str, str, str]]] = {}
+    for c in containers(resources):
+        values = [
+            label(c, k)
+            for k in (
+                conventions.LABEL_CLUSTER,
+                conventions.LABEL_HOST,
+                conventions.LABEL_ROLE,
+                conventions.LABEL_GROUP,
+            )
+        ]
+        if any(is_unknown(v) for v in values) or not values[0] or not values[1]:
+            continue
+        cluster, host, role, group = (str(v) if v is not None else "" for v in values)
+        placed.setdefault(cluster, []).append((c, host, role, group))
+    out: List[Violation] = []
+    for cluster, items in sorted(placed.items()):
+        hosts = {host for _, host, _, _ in items}
+        sets: Dict[str, List[Tuple[Resource, str]]] = {}
+        for c, host, role, group in items:
+            if role == conventions.ROLE_ETCD:
+                sets.setdefault("etcd", []).append((c, host))
+            elif role == conventions.ROLE_PATRONI:
+                sets.setdefault(f"Patroni group {group}", []).append((c, host))
+        for what, members in sorted(sets.items()):
+            n = len(members)
+            per_host: Dict[str, List[Resource]] = {}
+            for c, host in members:
+                per_host.setdefault(host, []).append(c)
+            host, crowd = max(per_host.items(), key=lambda kv: (len(kv[1]), kv[0]))
+            best = -(-n // len(hosts))  # the fewest per host that the engines allow
+            if what == "etcd":
+                quorum = n // 2 + 1
+                bad = len(crowd) >= quorum and best < quorum
+                loss = "etcd's quorum, so every group's leader demotes itself"
+            else:
+                bad = len(crowd) > best
+                loss = f"{len(crowd)} of the {n} members at once"
+            if bad:
+                out.append(
+                    Violation(
+                        f'{what} of cluster "{cluster}" has {_names(crowd)} on host "{host}": '
+                        f"losing that host loses {loss}, though the {len(hosts)} hosts allow at "
+                        f"most {best} per host. Fix: remove the hosts.pin entries that crowd "
+                        "them, or add engines.",
+                        crowd[0].urn,
+                    )
+                )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # Rule: pinned-images (resource)
 # --------------------------------------------------------------------------------------------
 
@@ -1496,6 +1557,14 @@ RULES: List[Rule] = [
                 "description": "Minimum members per Patroni group (3 recommended for production).",
             }
         },
+    ),
+    Rule(
+        "spread-across-hosts",
+        "With several hosts, no host holds etcd's quorum or more members of a Patroni group "
+        "than the hosts require.",
+        "stack",
+        check_spread_across_hosts,
+        MANDATORY,
     ),
     Rule(
         "pinned-images",

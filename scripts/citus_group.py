@@ -36,7 +36,7 @@ def psql(container: str, args: argparse.Namespace, sql: str) -> str:
     try:
         return docker("exec", "-e", options, container, "psql", "-X", "-v",
                       "ON_ERROR_STOP=1", "-tA", "-U", args.superuser, "-d", args.database,
-                      "-c", sql, timeout=args.timeout + 30)  # fmt: skip
+                      "-c", sql, on=container, timeout=args.timeout + 30)  # fmt: skip
     except StepError as exc:
         raise StepError(f"{container}: {sql!r} failed: {exc}") from None
 
@@ -141,7 +141,8 @@ def drain(args: argparse.Namespace) -> dict[str, object]:
     # longer registers the group. If it did so in between, say how to finish by hand.
     for host, port, _ in registered:
         psql(leader, args, f"SELECT citus_remove_node('{host}', {port})")
-    docker("stop", "-t", "60", *args.members, timeout=args.timeout + 30)
+    for member in args.members:
+        docker("stop", "-t", "60", member, on=member, timeout=args.timeout + 30)
     time.sleep(5)
     if nodes(leader, args):
         raise StepError(
@@ -152,7 +153,8 @@ def drain(args: argparse.Namespace) -> dict[str, object]:
         )
     answers = f"{args.scope}\nYes I am aware\n"
     docker("exec", "-i", leader, "patronictl", "-c", args.config, "remove", args.scope,
-           "--group", str(args.group), stdin=answers, timeout=args.timeout + 30)  # fmt: skip
+           "--group", str(args.group), on=leader, stdin=answers,
+           timeout=args.timeout + 30)  # fmt: skip
     return {"group": args.group, "removed": [f"{h}:{p}" for h, p, _ in registered]}
 
 

@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any
 
+from patroni_api import engine_environment
+
 
 def leaders_from(listing: list[dict[str, Any]]) -> dict[str, str]:
     """Maps group number to leader name from `patronictl list -f json` output."""
@@ -31,6 +33,7 @@ def ask(container: str, config: str) -> list[dict[str, Any]]:
         text=True,
         timeout=30,
         check=True,
+        env=engine_environment(container),
     ).stdout
     listing: list[dict[str, Any]] = json.loads(out)
     return listing

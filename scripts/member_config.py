@@ -73,7 +73,7 @@ def write(args: argparse.Namespace) -> None:
     if args.files_only:
         log(f"{args.container}: wrote {', '.join(path for path, _ in files)}")
         return
-    if docker("exec", args.container, "pc-entrypoint", "reload") == "reloading":
+    if docker("exec", args.container, "pc-entrypoint", "reload", on=args.container) == "reloading":
         # Patroni applies a SIGHUP before its next HA loop: done once its REST API takes the
         # credentials the new file names (an authenticated request, itself a harmless reload).
         retrying(
@@ -85,14 +85,14 @@ def write(args: argparse.Namespace) -> None:
     # standby's primary_conninfo after a reload (patroni#3507, fixed in 4.0.8): the standby
     # would fail at its next reconnect. Give the passfile the configured password, as 4.0.8
     # does itself.
-    docker("exec", args.container, "pc-replication-passfile")
+    docker("exec", args.container, "pc-replication-passfile", on=args.container)
     log(f"{args.container}: wrote {', '.join(path for path, _ in files)} and reloaded")
 
 
 def service_write(args: argparse.Namespace) -> None:
     files = write_files(args.container, args.timeout)
     # Before PgBouncer runs, its entrypoint waits for the files and this reload does nothing.
-    docker("exec", args.container, "pc-entrypoint", "reload")
+    docker("exec", args.container, "pc-entrypoint", "reload", on=args.container)
     log(f"{args.container}: wrote {', '.join(path for path, _ in files)} and reloaded")
 
 
@@ -101,7 +101,9 @@ def remove(args: argparse.Namespace) -> None:
     if not is_running(args.container):
         log(f"{args.container}: not running, nothing removed")
         return
-    docker("exec", "-u", "postgres", args.container, "rm", "-f", "--", *args.paths)
+    docker(
+        "exec", "-u", "postgres", args.container, "rm", "-f", "--", *args.paths, on=args.container
+    )
     log(f"{args.container}: removed {', '.join(args.paths)}")
 
 
@@ -152,7 +154,8 @@ def psql(container: str, superuser: str, database: str, sql: str) -> str:
     # The superuser's password comes from the container's ~/.pgpass; the SQL from stdin, so
     # nothing secret is on a command line.
     return docker("exec", "-i", container, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-tA",
-                  "-U", superuser, "-d", database, "-f", "-", stdin=sql)  # fmt: skip
+                  "-U", superuser, "-d", database, "-f", "-", on=container,
+                  stdin=sql)  # fmt: skip
 
 
 def rotate_group(members: list[str], roles: dict[str, str], superuser: str,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -36,11 +37,21 @@ def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
-def docker(*argv: str, stdin: Optional[str] = None, timeout: float = 120) -> str:
-    """Runs one docker CLI command; a failure is a StepError naming it, never a traceback."""
+def engine_environment(container: str) -> Optional[dict[str, str]]:
+    """The Docker CLI's environment for the engine that runs `container`: with several hosts
+    the program maps each container to its engine's DOCKER_HOST (and TLS) in PC_ENGINES;
+    None inherits this process's environment (one engine)."""
+    engines: dict[str, dict[str, str]] = json.loads(os.environ.get("PC_ENGINES") or "{}")
+    extra = engines.get(container)
+    return None if extra is None else {**os.environ, **extra}
+
+
+def docker(*argv: str, on: str, stdin: Optional[str] = None, timeout: float = 120) -> str:
+    """Runs one docker CLI command about container `on`, on that container's engine; a
+    failure is a StepError naming it, never a traceback."""
     try:
         result = subprocess.run(["docker", *argv], input=stdin, capture_output=True, text=True,
-                                timeout=timeout)  # fmt: skip
+                                timeout=timeout, env=engine_environment(on))  # fmt: skip
     except subprocess.TimeoutExpired:
         raise StepError(f"docker {' '.join(argv[:4])} ...: no answer in {timeout:.0f}s") from None
     if result.returncode != 0:
@@ -51,7 +62,8 @@ def docker(*argv: str, stdin: Optional[str] = None, timeout: float = 120) -> str
 def container_state(name: str) -> Optional[dict[str, Any]]:
     """`docker inspect` of a container, or None when there is no such container."""
     result = subprocess.run(["docker", "inspect", "--type", "container", name],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+                            capture_output=True, text=True, timeout=60,
+                            env=engine_environment(name))  # fmt: skip
     if result.returncode != 0:
         if "no such" in result.stderr.lower():
             return None
@@ -71,7 +83,7 @@ def rest(member: str, method: str, path: str, body: Any = None, *, timeout: floa
     argv = ["exec", member, "pc-rest", method, path]
     if body is not None:
         argv.append(json.dumps(body))
-    text = docker(*argv, "--timeout", str(timeout), timeout=timeout + 30)
+    text = docker(*argv, "--timeout", str(timeout), on=member, timeout=timeout + 30)
     try:
         return json.loads(text) if text else None
     except ValueError:

@@ -137,7 +137,9 @@ def etcd_ready(args: argparse.Namespace) -> None:
             return False
         if sum(is_running(m) for m in members) < quorum:
             return True  # a forming cluster: the next member's creation is what it waits for
-        docker("exec", args.member, "pc-entrypoint", "healthcheck", "etcd", timeout=30)
+        docker(
+            "exec", args.member, "pc-entrypoint", "healthcheck", "etcd", on=args.member, timeout=30
+        )
         return True
 
     wait_for(f"etcd member {args.member} to serve", serving, args.timeout)

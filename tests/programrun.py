@@ -181,6 +181,8 @@ class RecordingMonitor(runtime_mocks.MockMonitor):
                     "retainOnDelete": bool(request.retainOnDelete),
                     "deleteBeforeReplace": bool(request.deleteBeforeReplace),
                     "ignoreChanges": list(request.ignoreChanges),
+                    # "urn::id" of an explicit provider, the default provider's otherwise
+                    "provider": request.provider,
                 },
             )
         )

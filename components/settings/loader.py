@@ -7,6 +7,7 @@ its section is secret) and the rule.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from typing import Any, Callable, Mapping, Optional, TypeVar
@@ -16,6 +17,7 @@ from policies import conventions
 from .. import versions
 from . import addressing, checks
 from .addressing import MAX_ETCD_MEMBERS, MAX_GROUP_MEMBERS, MAX_WORKER_GROUPS
+from .hosts import is_loopback, place, read_engines
 from .model import (
     ETCD_APIS,
     FLAVOURS,
@@ -24,6 +26,7 @@ from .model import (
     CrashWatcherSettings,
     EngineSettings,
     EtcdSettings,
+    HostSettings,
     ImageSettings,
     MonitoringSettings,
     NetworkSettings,
@@ -61,6 +64,7 @@ SECTIONS = (
     "pooler",
     "monitoring",
     "backups",
+    "hosts",
 )
 PASSWORD_KEYS = {
     "superuserPassword": "superuser",
@@ -125,6 +129,9 @@ def load_settings(
     pooler = read_pooler(reader("pooler"), endpoints)
     monitoring = read_monitoring(reader("monitoring"))
     backups = read_backups(reader("backups"), cluster.scope, citus)
+    engines, swarm_manager, pins = read_engines(reader("hosts"))
+    if len(engines) > 1:
+        endpoints = dataclasses.replace(endpoints, one_per_host=True)
     if backups.enabled:
         _check_backup_parameters(patroni, problems)
 
@@ -150,8 +157,11 @@ def load_settings(
         pooler,
         monitoring,
         backups,
+        HostSettings(engines, swarm_manager),
     )
     _check_addresses(settings, problems)
+    if engines:
+        settings = _placed(settings, config, pins, problems)
     if problems:
         raise SettingsError(problems)
     return settings
@@ -711,3 +721,84 @@ def _check_addresses(settings: Settings, problems: list[str]) -> None:
                 f"{owners[member.address]}"
             )
         owners.setdefault(member.address, member.name)
+
+
+# What runs on several engines; everything else still needs one engine (README, "Several
+# hosts"): a VIP cannot move between hosts, the backup repository and the exporters share a
+# host with their members, the crash watcher and cadvisor read one engine's events.
+_ONE_ENGINE_ONLY: dict[str, Callable[[Settings], bool]] = {
+    "vip.enabled": lambda s: s.vip.enabled,
+    "backups.enabled": lambda s: s.backups.enabled,
+    "pooler.enabled": lambda s: s.pooler.enabled,
+    "monitoring.enabled": lambda s: s.monitoring.enabled,
+    "observability.enabled": lambda s: s.observability.enabled,
+    "crashWatcher.enabled": lambda s: s.crash_watcher.enabled,
+}
+
+
+def _placed(
+    settings: Settings, config: Mapping[str, Any], pins: dict[str, str], problems: list[str]
+) -> Settings:
+    """Settings with every container placed on an engine, or problems with the hosts."""
+    engines = settings.hosts.engines
+    spread = [[m.name for m in settings.etcd_members]]
+    spread += [[m.name for m in g.members] for g in settings.groups]
+    if len(engines) > 1:
+        _check_several_engines(settings, config, problems)
+        spread.append(
+            [settings.service_name("haproxy", i) for i in range(settings.endpoints.instances)]
+        )
+    placed = {name for group in spread for name in group}
+    for container in sorted(set(pins) - placed):
+        problems.append(
+            f"{config_key('hosts.pin.' + container)}: no such container; pins name etcd "
+            f"members, Patroni members{' or HAProxy instances' if len(engines) > 1 else ''} "
+            f"({', '.join(sorted(placed)[:4])}, ...)"
+        )
+    placement = place([e.name for e in engines], spread, pins)
+    haproxy_hosts = [placement[c] for c in spread[-1]] if len(engines) > 1 else []
+    if len(set(haproxy_hosts)) < len(haproxy_hosts):
+        problems.append(
+            f"{config_key('endpoints.instances')} = {settings.endpoints.instances}: with several "
+            "engines each HAProxy instance needs an engine of its own (they publish the same "
+            f"ports on their host); there are {len(engines)} and hosts.pin may not share one"
+        )
+    if problems:
+        raise SettingsError(problems)
+    return dataclasses.replace(
+        settings, hosts=dataclasses.replace(settings.hosts, placement=placement)
+    )
+
+
+def _check_several_engines(
+    settings: Settings, config: Mapping[str, Any], problems: list[str]
+) -> None:
+    for key, enabled in _ONE_ENGINE_ONLY.items():
+        if enabled(settings):
+            problems.append(
+                f"{config_key(key)} = true: not available with several hosts.engines "
+                "(README, 'Several hosts')"
+            )
+    if not settings.endpoints.enabled:
+        problems.append(
+            f"{config_key('endpoints.enabled')}: must be true with several hosts.engines: "
+            "clients outside the overlay network reach the coordinator through HAProxy"
+        )
+    endpoints_config = config.get("endpoints")
+    if isinstance(endpoints_config, Mapping) and "hostIp" in endpoints_config:
+        problems.append(
+            f"{config_key('endpoints.hostIp')}: does not apply with several hosts.engines: "
+            "each instance publishes on its engine's address"
+        )
+    local = [e.name for e in settings.hosts.engines if e.endpoint is None]
+    if len(local) > 1:
+        problems.append(
+            f"{config_key('hosts.engines')}: {', '.join(local)} all omit endpoint, so name "
+            "the same engine; give each its engine's endpoint"
+        )
+    for index, engine in enumerate(settings.hosts.engines):
+        if is_loopback(engine.address):
+            problems.append(
+                f"{config_key(f'hosts.engines[{index}].address')} = {engine.address!r}: "
+                "with several engines, set the address clients reach this host at"
+            )

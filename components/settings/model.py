@@ -153,11 +153,13 @@ class EndpointSettings:
     read_write_port: int
     read_only_port: int
     max_replica_lag_bytes: int  # a replica further behind leaves the read-only pool
+    # With several hosts each instance runs on its own host, so all publish the same ports.
+    one_per_host: bool = False
 
     PORT_STRIDE = 10
 
     def host_ports(self, instance: int) -> tuple[int, int]:
-        offset = instance * self.PORT_STRIDE
+        offset = 0 if self.one_per_host else instance * self.PORT_STRIDE
         return self.read_write_port + offset, self.read_only_port + offset
 
 
@@ -223,6 +225,57 @@ class BackupSettings:
 
 
 @dataclass(frozen=True)
+class DockerHost:
+    """One Docker engine the stack deploys to."""
+
+    name: str
+    # The engine's API as pulumi-docker's provider `host` takes it (unix://, tcp:// with TLS,
+    # ssh://); None is the engine of the machine running Pulumi (DOCKER_HOST or the socket).
+    endpoint: Optional[str]
+    cert_path: Optional[str]  # ca.pem, cert.pem and key.pem for a tcp:// endpoint
+    ssh_opts: tuple[str, ...]
+    # Where clients reach the ports published on this host.
+    address: str
+
+    def cli_environment(self) -> dict[str, str]:
+        """The Docker CLI's environment for this engine (the day-2 scripts' `docker exec`)."""
+        env: dict[str, str] = {}
+        if self.endpoint is not None:
+            env["DOCKER_HOST"] = self.endpoint
+        if self.cert_path is not None:
+            env.update(DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=self.cert_path)
+        return env
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """Where containers run: one engine (no `hosts` config, as before), or several engines
+    joined in a Docker Swarm sharing an attachable overlay network."""
+
+    engines: tuple[DockerHost, ...]  # empty: the default engine only
+    swarm_manager: Optional[str]  # the engine the overlay network is created through
+    # Container name -> engine name, for every container the stack places.
+    placement: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def several(self) -> bool:
+        return len(self.engines) > 1
+
+    def engine(self, name: str) -> DockerHost:
+        return next(e for e in self.engines if e.name == name)
+
+    def label_of(self, container: str) -> Optional[str]:
+        """The host label of a container or its volume: set only with several engines."""
+        return self.placement.get(container) if self.several else None
+
+    def host_of(self, container: str) -> Optional[str]:
+        """The engine a container runs on; None for the default engine."""
+        if len(self.engines) == 1:
+            return self.engines[0].name
+        return self.placement.get(container) if self.engines else None
+
+
+@dataclass(frozen=True)
 class Passwords:
     """Passwords supplied as config secrets; None means 'generate one'."""
 
@@ -252,6 +305,7 @@ class Settings:
     pooler: PoolerSettings
     monitoring: MonitoringSettings
     backups: BackupSettings
+    hosts: HostSettings
 
     @property
     def engine_proxy_needed(self) -> bool:
@@ -276,7 +330,23 @@ class Settings:
         coordinator member (libpq picks the primary with target_session_attrs)."""
         if self.vip.enabled and self.vip.group == 0:
             return (str(self.vip.address),)
+        if self.hosts.several:
+            # The overlay is not routable from outside: clients go through the HAProxy
+            # instances, each published on its own host.
+            return tuple(self.endpoint_host_ip(i) for i in range(self.endpoints.instances))
         return tuple(str(m.address) for m in self.groups[0].members)
+
+    def endpoint_host_ip(self, instance: int) -> str:
+        """Where HAProxy instance i publishes its ports: its host's address with several
+        hosts, endpoints.hostIp otherwise."""
+        if self.hosts.several:
+            host = self.hosts.host_of(self.service_name("haproxy", instance))
+            assert host is not None  # every service container is placed
+            return self.hosts.engine(host).address
+        return self.endpoints.host_ip
+
+    def service_name(self, role: str, instance: int = 0) -> str:
+        return f"{self.cluster.scope}-{role}-{instance + 1}"
 
     @property
     def adminer_address(self) -> ipaddress.IPv4Address:

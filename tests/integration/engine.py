@@ -30,6 +30,12 @@ Every input key a type does not translate raises :class:`UntranslatedInputError`
 type, the resource and the key (zero values -- None, "", 0, False, [], {} -- count as unset, as
 ``d.GetOk`` does in the Terraform provider).  The engine never pulls and never pushes.
 
+Explicit ``pulumi:providers:docker`` instances name other engines, as pulumi-docker's provider
+config does (``host``, ``certPath``: the Docker client's ``DOCKER_HOST`` and
+``DOCKER_CERT_PATH`` with TLS verified); every resource registered with one is created, read and
+deleted on that engine (``Record.engine``).  An ``ssh://`` host or any other provider key is not
+translated and raises.
+
 A second program run over the same engine is an update (``begin_update``/``finish_update``),
 as ``pulumi up`` on an existing stack.  Each registration's resource options reach the engine
 first (``before_register``, called by tests/programrun.py's ``RecordingMonitor``); options it
@@ -50,6 +56,7 @@ leaving ``retainOnDelete`` resources in Docker and refusing to delete protected 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import io
@@ -62,7 +69,7 @@ import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import docker
 import docker.errors
@@ -740,6 +747,8 @@ class Record:
     resource_id: Optional[str] = None  # the id returned to the Pulumi engine
     # the registration's options (dependencies, retainOnDelete, ...), as the state keeps them
     options: RegistrationOptions = field(default_factory=RegistrationOptions)
+    # the explicit docker provider's id it was created through; None: the default engine
+    engine: Optional[str] = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -786,6 +795,8 @@ class DockerEngine(pulumi.runtime.Mocks):
         self._previous: Optional[dict[tuple[str, str], Record]] = None
         self._seen: set[tuple[str, str]] = set()
         self._condemned: list[Record] = []
+        # Explicit docker providers by id: their `host` and `certPath`.
+        self.providers: dict[str, dict] = {}
 
     # ---- public API --------------------------------------------------------------------
 
@@ -816,11 +827,54 @@ class DockerEngine(pulumi.runtime.Mocks):
 
     @property
     def client(self) -> docker.DockerClient:
-        c = getattr(self._local, "client", None)
-        if c is None:
-            c = self._client_factory()
-            self._local.client = c
-        return c
+        """The client of the engine the current step works on (the default engine outside
+        one)."""
+        return self.client_for(getattr(self._local, "engine", None))
+
+    def client_for(self, engine: Optional[str]) -> docker.DockerClient:
+        """A client of the default engine (None) or of the engine an explicit docker
+        provider's id names; one per worker thread."""
+        clients = getattr(self._local, "clients", None)
+        if clients is None:
+            clients = self._local.clients = {}
+        if engine not in clients:
+            clients[engine] = (
+                self._client_factory() if engine is None else self._provider_client(engine)
+            )
+        return clients[engine]
+
+    def _provider_client(self, engine: str) -> docker.DockerClient:
+        config = self.providers[engine]
+        host = config.get("host")
+        if not host:
+            return self._client_factory()
+        cert_path = config.get("certPath")
+        if host.startswith("tcp://") and cert_path:
+            # The Docker client's DOCKER_TLS_VERIFY with DOCKER_CERT_PATH, as the provider's.
+            tls = docker.tls.TLSConfig(
+                client_cert=(f"{cert_path}/cert.pem", f"{cert_path}/key.pem"),
+                ca_cert=f"{cert_path}/ca.pem",
+                verify=True,
+            )
+            return docker.DockerClient(
+                base_url="https://" + host[len("tcp://") :],
+                tls=tls,
+                version="auto",
+                timeout=self.build_timeout,
+            )
+        if host.startswith("unix://") or host.startswith("tcp://"):
+            return docker.DockerClient(base_url=host, version="auto", timeout=self.build_timeout)
+        raise HarnessError(f"docker provider {engine!r}: host {host!r} is not translated")
+
+    @contextlib.contextmanager
+    def _on(self, engine: Optional[str]) -> Iterator[None]:
+        """Steps inside work on `engine` (a record's, or a registration's provider)."""
+        previous = getattr(self._local, "engine", None)
+        self._local.engine = engine
+        try:
+            yield
+        finally:
+            self._local.engine = previous
 
     def remove_container(self, resource_name: str) -> None:
         """Delete a container as the provider's Delete does (stop with destroyGraceSeconds, force-remove)."""
@@ -835,8 +889,9 @@ class DockerEngine(pulumi.runtime.Mocks):
         rec = self.record(resource_name, T_CONTAINER)
         if not rec.removed:
             self._delete_container(rec)
-        new_id = self._execute_container_plan(rec.spec, rec)
-        rec.outputs = self._container_outputs(rec.inputs, new_id)
+        with self._on(rec.engine):
+            new_id = self._execute_container_plan(rec.spec, rec)
+            rec.outputs = self._container_outputs(rec.inputs, new_id)
         return new_id
 
     def rerun_command(self, resource_name: str) -> None:
@@ -927,10 +982,15 @@ class DockerEngine(pulumi.runtime.Mocks):
             # Component resources: nothing to create.
             return f"{args.name}-component", {}
         if typ.startswith("pulumi:providers:"):
-            # Explicit provider instances: only a default-configured one is meaningful here.
             inputs = _plain(dict(args.inputs), f"{typ} {name!r}")
-            _check_keys(typ, name, inputs, {"version": None, "pluginDownloadURL": None})
-            return f"{name}-provider", inputs
+            keys: dict = {"version": None, "pluginDownloadURL": None}
+            if typ == "pulumi:providers:docker":
+                keys.update(host=None, certPath=None)
+            _check_keys(typ, name, inputs, keys)
+            provider_id = f"{name}-provider"
+            with self._lock:
+                self.providers[provider_id] = inputs
+            return provider_id, inputs
         if typ not in self._handlers():
             raise HarnessError(
                 f"resource type {typ!r} ({name!r}) is not translated by the test harness"
@@ -938,8 +998,32 @@ class DockerEngine(pulumi.runtime.Mocks):
         inputs = _plain(dict(args.inputs), f"{typ} {name!r}")
         _check_keys(typ, name, inputs, HANDLED_KEYS[typ])
         _check_options(typ, name, options)
+        engine = self._engine_of(typ, name, args.provider)
         with self._lock:
             self._inflight += 1
+        try:
+            with self._on(engine):
+                return self._register(typ, name, inputs, options)
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def _engine_of(self, typ: str, name: str, provider: Optional[str]) -> Optional[str]:
+        """The explicit docker provider a registration names (its reference is URN::id),
+        None for the default one; any other provider of a docker type raises."""
+        if not typ.startswith("docker:") or not provider:
+            return None
+        provider_id = provider.rsplit("::", 1)[-1]
+        if provider_id in self.providers:
+            return provider_id
+        if "::pulumi:providers:docker::default" in provider:
+            return None
+        raise HarnessError(f"{typ} {name!r}: provider {provider!r} was never registered")
+
+    def _register(
+        self, typ: str, name: str, inputs: dict, options: RegistrationOptions
+    ) -> tuple[str, dict]:
         try:
             if typ == T_IMAGE:
                 inputs = self._check_image(name, inputs)
@@ -947,15 +1031,14 @@ class DockerEngine(pulumi.runtime.Mocks):
             if previous is None or previous.removed:
                 # new, or deleted earlier in this run as a dependent of a replacement
                 return self._create(typ, name, inputs, options)
+            if previous.engine != getattr(self._local, "engine", None):
+                # Another provider: the Pulumi engine replaces the resource (a moved member).
+                return self._replace(previous, inputs, options)
             return self._update(previous, inputs, options)
         except HarnessError:
             raise
         except docker.errors.APIError as exc:
             raise HarnessError(f"{typ} {name!r}: Docker API error: {exc}") from exc
-        finally:
-            with self._idle:
-                self._inflight -= 1
-                self._idle.notify_all()
 
     # ---- updates -----------------------------------------------------------------------
 
@@ -1130,6 +1213,7 @@ class DockerEngine(pulumi.runtime.Mocks):
         }
 
     def _add(self, rec: Record) -> Record:
+        rec.engine = getattr(self._local, "engine", None)
         with self._lock:
             self._records.append(rec)
         return rec
@@ -1975,6 +2059,10 @@ class DockerEngine(pulumi.runtime.Mocks):
     # ---- deletion ----------------------------------------------------------------------
 
     def _delete(self, rec: Record) -> None:
+        with self._on(rec.engine):
+            self._delete_on_engine(rec)
+
+    def _delete_on_engine(self, rec: Record) -> None:
         api = self.client.api
         if rec.typ == T_CONTAINER:
             self._delete_container(rec)
@@ -2006,7 +2094,7 @@ class DockerEngine(pulumi.runtime.Mocks):
         rec.removed = True
 
     def _delete_container(self, rec: Record) -> None:
-        api = self.client.api
+        api = self.client_for(rec.engine).api
         spec = rec.spec or {}
         try:
             grace = spec.get("destroy_grace_seconds") or 0

@@ -267,7 +267,7 @@ def test_correct_cluster_has_no_violation():
 
 def test_every_rule_is_registered_once():
     names = [r.name for r in R.RULES]
-    assert len(names) == len(set(names)) == 12
+    assert len(names) == len(set(names)) == 13
     assert R.RULES_BY_NAME["etcd-odd-quorum"].enforcement_level == R.MANDATORY
 
 
@@ -1842,6 +1842,7 @@ def test_pack_metadata(pack_server):
     assert levels == {
         "etcd-odd-quorum": "mandatory",
         "patroni-group-size": "mandatory",
+        "spread-across-hosts": "mandatory",
         "pinned-images": "mandatory",
         "net-capabilities": "mandatory",
         "dangerous-capabilities": "mandatory",

@@ -100,7 +100,7 @@ def test_the_documentation_names_every_label_role_and_port():
         for name, value in vars(conventions).items()
         if name.startswith("LABEL_") and name != "LABEL_PREFIX"
     ]
-    assert len(keys) == 9
+    assert len(keys) == 10
     for name in (*keys, *get_args(conventions.Role)):
         assert f"`{name}`" in DOC, name
     assert (

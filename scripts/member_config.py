@@ -62,7 +62,7 @@ def write_files(container: str, timeout: float) -> list[tuple[str, str]]:
         argv = ("exec", "-i", "-u", "postgres", container, "sh", "-c", script)
         retrying(
             f"writing {path} into {container}",
-            functools.partial(docker, *argv, stdin=content),
+            functools.partial(docker, *argv, on=container, stdin=content),
             timeout,
         )
     return files
@@ -78,7 +78,9 @@ def write(args: argparse.Namespace) -> None:
         # credentials the new file names (an authenticated request, itself a harmless reload).
         retrying(
             f"{args.container} to apply its new configuration",
-            functools.partial(docker, "exec", args.container, "pc-rest", "POST", "/reload"),
+            functools.partial(
+                docker, "exec", args.container, "pc-rest", "POST", "/reload", on=args.container
+            ),
             args.timeout,
         )
     # Patroni up to 4.0.7 keeps the old replication password in the passfile of a streaming

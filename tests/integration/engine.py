@@ -856,12 +856,16 @@ class DockerEngine(pulumi.runtime.Mocks):
                 ca_cert=f"{cert_path}/ca.pem",
                 verify=True,
             )
-            return docker.DockerClient(
+            # Only these certificates: requests would take REQUESTS_CA_BUNDLE from the
+            # environment instead (Session.trust_env), which the Docker CLI never reads.
+            client = docker.DockerClient(
                 base_url="https://" + host[len("tcp://") :],
                 tls=tls,
-                version="auto",
+                version="1.41",  # engine 20.10; asking for it would already verify
                 timeout=self.build_timeout,
             )
+            client.api.trust_env = False
+            return client
         if host.startswith("unix://") or host.startswith("tcp://"):
             return docker.DockerClient(base_url=host, version="auto", timeout=self.build_timeout)
         raise HarnessError(f"docker provider {engine!r}: host {host!r} is not translated")
@@ -1587,6 +1591,7 @@ class DockerEngine(pulumi.runtime.Mocks):
         spec = self._container_plan(name, inputs)
         self._check_prefix(T_CONTAINER, name, "container name", spec["name"])
         rec = Record(T_CONTAINER, name, None, spec["name"], True, inputs=inputs, spec=spec)
+        rec.engine = getattr(self._local, "engine", None)
         cid = self._execute_container_plan(spec, rec)
         rec.outputs = self._container_outputs(inputs, cid)
         return cid, rec.outputs

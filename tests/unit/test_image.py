@@ -126,7 +126,10 @@ def test_dockerfile_defaults_build_what_the_program_builds_by_default():
         ),
         # The debian stage's plan is the same with or without Citus: a local package comes
         # from debs/ (image.localDebs), checked by `pc-packages check debian`.
-        *[(stack, DEBIAN_PLAN) for stack in ("offline", "offline-vip", "offline-citus")],
+        *[
+            (stack, DEBIAN_PLAN)
+            for stack in ("offline", "offline-vip", "offline-citus", "offline-hosts")
+        ],
     ],
 )
 def test_each_stack_installs_the_expected_packages(stack, expected):
@@ -137,7 +140,7 @@ def test_each_stack_installs_the_expected_packages(stack, expected):
 
 
 def test_every_stack_file_has_an_expected_package_plan():
-    covered = {"dev", "prod", "offline", "offline-vip", "offline-citus"}
+    covered = {"dev", "prod", "offline", "offline-vip", "offline-citus", "offline-hosts"}
     assert set(stack_names()) <= covered, "add the new stack to the test above"
 
 

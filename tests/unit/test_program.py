@@ -29,7 +29,7 @@ def containers(run, role):
 
 
 def test_every_stack_file_is_covered(runs):
-    assert {"dev", "prod", "offline", "offline-vip", "offline-citus"} <= set(runs)
+    assert {"dev", "prod", "offline", "offline-vip", "offline-citus", "offline-hosts"} <= set(runs)
 
 
 def test_dev_stack_declares_exactly_the_seed_topology(runs):

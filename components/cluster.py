@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Callable, Optional
 
@@ -29,6 +30,7 @@ from .vip_manager import VipManager
 
 LEADERS_TIMEOUT_S = 300
 PASSWORDS_TIMEOUT_S = 300
+OVERLAY_RELEASE_TIMEOUT_S = 120
 
 
 class PatroniCitusCluster(pulumi.ComponentResource):
@@ -95,6 +97,19 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             f"{name}-observability", settings, network, engine, opts=child
         )
         container_options = self.observability.container_options
+        if engines.several:
+            # Deleted after every container, before the network (README, "Several hosts").
+            manager = settings.hosts.engine(settings.hosts.swarm_manager or "")
+            release = command.local.Command(
+                f"{name}-net-release",
+                create="true",
+                delete=render.overlay_release_command(settings, OVERLAY_RELEASE_TIMEOUT_S),
+                environment=manager.cli_environment(),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[network]),
+            )
+            container_options = dataclasses.replace(
+                container_options, depends_on=(*container_options.depends_on, release)
+            )
 
         etcd = EtcdCluster(
             f"{name}-etcd",

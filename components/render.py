@@ -343,6 +343,20 @@ def engines_environment(settings: Settings) -> Optional[dict[str, str]]:
     return {"PC_ENGINES": json.dumps(engines, sort_keys=True)}
 
 
+def overlay_release_command(settings: Settings, timeout_s: int) -> str:
+    """Removes the overlay network once Swarm lets it go: its containers are gone, but the
+    manager drops their attachment tasks a moment later, and until then the provider's delete
+    fails ("in use by task"; it retries only "has active endpoints")."""
+    name = shlex.quote(settings.network.name)
+    tries = max(1, timeout_s // 2)
+    return (
+        f"i=0; while docker network inspect {name} >/dev/null 2>&1; do "
+        f"docker network rm {name} >/dev/null 2>&1 && exit 0; i=$((i + 1)); "
+        f'if [ "$i" -ge {tries} ]; then echo "network {name} still in use after {timeout_s}s" >&2; '
+        "exit 1; fi; sleep 2; done"
+    )
+
+
 def etcd_ready_command(settings: Settings, member: Member, timeout_s: int) -> str:
     members = ",".join(m.name for m in settings.etcd_members)
     return _rollout(settings, timeout_s, "etcd-ready", "--member", member.name, "--members",

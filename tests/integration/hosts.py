@@ -42,13 +42,13 @@ def tls_client(base_url: str, tls: docker.tls.TLSConfig, timeout: int) -> docker
 
 
 @dataclass(frozen=True)
-class TestHost:
+class SwarmHost:
     name: str  # the engine's name in hosts.engines
     container: str  # the container that is this host
     address: str
 
 
-def stack_hosts() -> tuple[str, str, list[TestHost]]:
+def stack_hosts() -> tuple[str, str, list[SwarmHost]]:
     """The subnet, the client certificates' directory and the hosts, as the stack file names
     them: the suite builds exactly what `offline-hosts` expects to find."""
     hosts = stack_config(STACK)["patroni-citus:hosts"]
@@ -57,11 +57,11 @@ def stack_hosts() -> tuple[str, str, list[TestHost]]:
     assert len(cert_paths) == 1, "the test hosts share one client certificate"
     addresses = [e["address"] for e in engines]
     subnet = ".".join(addresses[0].split(".")[:3]) + ".0/24"
-    test_hosts = [TestHost(e["name"], f"pc-test-host-{e['name']}", e["address"]) for e in engines]
+    test_hosts = [SwarmHost(e["name"], f"pc-test-host-{e['name']}", e["address"]) for e in engines]
     return subnet, cert_paths.pop(), test_hosts
 
 
-class TestHosts:
+class SwarmHosts:
     def __init__(self, outer: docker.DockerClient, base_image: str):
         self.outer = outer
         self.base_image = base_image
@@ -69,7 +69,7 @@ class TestHosts:
         self.tls_root = Path(self.client_tls).parent
         self._clients: dict[str, docker.DockerClient] = {}
 
-    def host(self, name: str) -> TestHost:
+    def host(self, name: str) -> SwarmHost:
         return next(h for h in self.hosts if h.name == name)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -108,7 +108,7 @@ class TestHosts:
             client.close()
         self._clients.clear()
 
-    def _run(self, host: TestHost) -> None:
+    def _run(self, host: SwarmHost) -> None:
         # --privileged asks for CAP_SYS_RESOURCE, which this machine's engine lacks: every
         # other capability, no seccomp/AppArmor confinement, writable /proc and /sys
         # (systempaths, a CLI option the SDK lacks), its own cgroup namespace (the entrypoint

@@ -322,13 +322,16 @@ def deployed(
     config: Optional[dict] = None,
     ready: Optional[Callable[[Cluster], bool]] = None,
     label: Optional[str] = None,
+    healthy: Optional[Callable[[Cluster], bool]] = None,
 ) -> Iterator[Cluster]:
-    """Deploys the stack, waits until it is healthy (and `ready`), records the time it took
-    under `label` (default: the stack), and tears everything down afterwards."""
+    """Deploys the stack, waits until it is healthy (`healthy`, default Cluster.healthy, and
+    `ready`), records the time it took under `label` (default: the stack), and tears
+    everything down afterwards."""
     started = time.monotonic()
     cluster = deploy(stack, client, config)
     try:
-        wait_until("a healthy cluster", cluster.healthy, 180)
+        is_healthy = healthy or Cluster.healthy
+        wait_until("a healthy cluster", lambda: is_healthy(cluster), 180)
         if ready is not None:
             wait_until("the cluster to be ready", lambda: ready(cluster), 60)
         record_figures(

@@ -13,14 +13,7 @@ from typing import Iterator, Optional
 import pytest
 
 from policies import conventions
-from tests.integration.cluster import (
-    Cluster,
-    Writer,
-    deploy,
-    record_figures,
-    wait_until,
-    whole_cluster_destroy,
-)
+from tests.integration.cluster import Cluster, Writer, deployed, record_figures, wait_until
 from tests.integration.conftest import BASE_IMAGE
 from tests.integration.hosts import STACK, SwarmHosts
 
@@ -82,6 +75,24 @@ class Placed:
             and "Sync Standby" in roles
         )
 
+    def start_stragglers(self, host: str, grace: float = 30) -> list[str]:
+        """Containers of `host` that its engine did not bring back within `grace` seconds
+        after a power loss, started as an operator would (Docker 20.10 sometimes fails to
+        re-attach a container to an overlay at engine start and does not retry it)."""
+        placed = [c for c, h in self.cluster.settings.hosts.placement.items() if h == host]
+        client = self.hosts.client(host)
+
+        def stopped() -> list[str]:
+            return [c for c in placed if client.containers.get(c).status != "running"]
+
+        deadline = time.monotonic() + grace
+        while stopped() and time.monotonic() < deadline:
+            time.sleep(1)
+        stragglers = stopped()
+        for name in stragglers:
+            client.containers.get(name).start()
+        return stragglers
+
     def writable(self, member: str) -> bool:
         """Whether the member accepts writes, asked on its own engine."""
         code, out = self.hosts.docker(
@@ -94,25 +105,15 @@ class Placed:
 
 @pytest.fixture(scope="module")
 def placed(hosts, docker_client) -> Iterator[Placed]:
-    started = time.monotonic()
-    cluster = deploy(STACK, docker_client)
-    try:
-        view = Placed(cluster, hosts)
-        wait_until("every member streaming across the hosts", view.healthy, 180)
-        record_figures(
-            f"{STACK}: up",
-            time_to_healthy_s=round(time.monotonic() - started, 1),
-            of_which_program_run_s=round(cluster.deploy_seconds, 1),
-        )
-        yield view
-    finally:
-        for host in hosts.hosts:  # a failed drill may leave one down or cut off
-            if _cut(hosts, host.name):
-                hosts.partition(host.name, cut=False)
-            if not hosts.outer.containers.get(host.container).attrs["State"]["Running"]:
-                hosts.start(host.name)
-        with whole_cluster_destroy():
-            cluster.engine.teardown()
+    with deployed(STACK, docker_client, healthy=lambda c: Placed(c, hosts).healthy()) as cluster:
+        try:
+            yield Placed(cluster, hosts)
+        finally:
+            for host in hosts.hosts:  # a failed drill may leave one down or cut off
+                if _cut(hosts, host.name):
+                    hosts.partition(host.name, cut=False)
+                if not hosts.outer.containers.get(host.container).attrs["State"]["Running"]:
+                    hosts.start(host.name)
 
 
 def _cut(hosts: SwarmHosts, name: str) -> bool:
@@ -198,6 +199,7 @@ def test_losing_the_leaders_host_fails_over_and_it_rejoins(placed):
     writer.stop()
     powered_on = time.monotonic()
     engine_s = placed.hosts.start(lost_host)
+    restarted = placed.start_stragglers(lost_host)
     wait_until(f"{lost_host}'s members back in the group", placed.healthy, 240)
     rejoined_s = time.monotonic() - powered_on
     lost = writer.lost()
@@ -208,6 +210,7 @@ def test_losing_the_leaders_host_fails_over_and_it_rejoins(placed):
         rows_acked=len(writer.acked),
         rows_lost=len(lost),
         engine_back_s=round(engine_s, 1),
+        started_by_hand=len(restarted),
         rejoined_s=round(rejoined_s, 1),
     )
     assert new != old and placed.host_of(new) != lost_host

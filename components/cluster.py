@@ -97,9 +97,9 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             f"{name}-observability", settings, network, engine, opts=child
         )
         container_options = self.observability.container_options
-        if engines.several:
+        manager = settings.hosts.manager
+        if manager is not None:
             # Deleted after every container, before the network (README, "Several hosts").
-            manager = settings.hosts.engine(settings.hosts.swarm_manager or "")
             release = command.local.Command(
                 f"{name}-net-release",
                 create="true",

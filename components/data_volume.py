@@ -26,13 +26,12 @@ def data_volume(
     """A volume kept in Docker when the stack is destroyed unless volumes.retainOnDelete is
     false. Its `retain` label mirrors that option, which policy packs cannot see. With several
     engines it lives on its member's (`host`, through `provider`)."""
-    extra = {"member": member} if member is not None else {}
-    if host is not None:
-        extra["host"] = host
     return docker.Volume(
         resource_name,
         name=docker_name,
-        labels=docker_labels(settings.cluster.scope, role, retain=settings.retain_volumes, **extra),
+        labels=docker_labels(
+            settings.cluster.scope, role, retain=settings.retain_volumes, member=member, host=host
+        ),
         opts=pulumi.ResourceOptions(
             parent=parent, retain_on_delete=settings.retain_volumes, provider=provider
         ),

@@ -45,7 +45,6 @@ class Endpoints(pulumi.ComponentResource):
             read_write, read_only = e.host_ports(i)
             container_name = settings.service_name("haproxy", i)
             host_ip = settings.endpoint_host_ip(i)
-            host = settings.hosts.label_of(container_name)
             self.containers.append(
                 container_options.container(
                     f"{name}-{i + 1}",
@@ -55,7 +54,7 @@ class Endpoints(pulumi.ComponentResource):
                     name=container_name,
                     image=engines.image_of(container_name),
                     provider=engines.provider_of(container_name),
-                    labels={"host": host} if host is not None else None,
+                    labels={"host": settings.hosts.label_of(container_name)},
                     healthcheck=conventions.http_healthcheck(
                         f"http://127.0.0.1:{conventions.HAPROXY_METRICS_PORT}/healthz"
                     ),

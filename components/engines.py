@@ -82,5 +82,5 @@ class Engines:
     @property
     def network_provider(self) -> Optional[docker.Provider]:
         """Where the cluster network is created: the Swarm manager with several engines."""
-        manager = self._settings.hosts.swarm_manager
-        return self.providers[manager] if manager is not None else None
+        manager = self._settings.hosts.manager
+        return self.providers[manager.name] if manager is not None else None

@@ -58,12 +58,6 @@ class EtcdCluster(pulumi.ComponentResource):
                 host=host,
                 provider=provider,
             )
-            labels: dict[str, object] = {
-                "member": member.name,
-                "data_path": conventions.ETCD_DATA_MOUNT,
-            }
-            if host is not None:
-                labels["host"] = host
             container = container_options.container(
                 child,
                 parent=self,
@@ -72,7 +66,11 @@ class EtcdCluster(pulumi.ComponentResource):
                 name=member.name,
                 image=image_of(member.name),
                 healthcheck=conventions.ETCD_HEALTHCHECK,
-                labels=labels,
+                labels={
+                    "member": member.name,
+                    "data_path": conventions.ETCD_DATA_MOUNT,
+                    "host": host,
+                },
                 provider=provider,
                 depends_on=self.ready[-1:],
                 hostname=member.name,

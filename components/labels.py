@@ -37,12 +37,14 @@ def docker_labels(
 ) -> list[Label]:
     """Labels in pulumi-docker's list form, `[{label, value}]`, sorted for stable diffs.
     `extra` takes the other labels by their short names: member=, group=, data_path=,
-    member_range=, vip=, retain=, revision=, host=; booleans are written in lowercase, outputs
-    (a revision hash) passed on as they are."""
+    member_range=, vip=, retain=, revision=, host=; None leaves a label out, booleans are
+    written in lowercase, outputs (a revision hash) passed on as they are."""
     values: dict[str, pulumi.Input[str]] = {conventions.LABEL_CLUSTER: scope}
     if role is not None:
         values[conventions.LABEL_ROLE] = role
     for key, value in extra.items():
+        if value is None:
+            continue
         if isinstance(value, pulumi.Output):
             values[_EXTRA_LABELS[key]] = value
         elif isinstance(value, bool):

@@ -237,6 +237,7 @@ class _ContainerPlan:
         }
         host = settings.hosts.label_of(member.name)
         if host is not None:
+            # Only then: the labels are part of the revision, which one engine keeps as it was.
             labels["host"] = host
         volume_name = f"{member.name}-data"
         spec: dict[str, Any] = {

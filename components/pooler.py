@@ -46,7 +46,7 @@ class Pooler(pulumi.ComponentResource):
         self.containers: list[docker.Container] = []
         for i, upstream in enumerate(haproxy):
             child = f"{name}-{i + 1}"
-            container_name = f"{scope}-pgbouncer-{i + 1}"
+            container_name = settings.service_name("pgbouncer", i)
             container = container_options.container(
                 child,
                 parent=self,

@@ -264,6 +264,11 @@ class HostSettings:
     def engine(self, name: str) -> DockerHost:
         return next(e for e in self.engines if e.name == name)
 
+    @property
+    def manager(self) -> Optional[DockerHost]:
+        """The Swarm manager's engine (several engines only)."""
+        return self.engine(self.swarm_manager) if self.swarm_manager is not None else None
+
     def label_of(self, container: str) -> Optional[str]:
         """The host label of a container or its volume: set only with several engines."""
         return self.placement.get(container) if self.several else None

@@ -16,7 +16,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import docker
 import docker.errors
@@ -222,6 +221,16 @@ class SwarmHosts:
         self.outer.containers.get(self.host(name).container).start()
         return self.wait_engine(name)
 
+    def is_cut(self, name: str) -> bool:
+        """Whether `partition` has cut the (running) host off."""
+        container = self.outer.containers.get(self.host(name).container)
+        if container.status != "running":
+            return False
+        return "DROP" in container.exec_run(["iptables", "-S", "INPUT"]).output.decode()
+
+    def is_running(self, name: str) -> bool:
+        return self.outer.containers.get(self.host(name).container).status == "running"
+
     def partition(self, name: str, cut: bool = True) -> None:
         """Drops (or, with cut=False, lets through again) every packet between this host and
         the other hosts; the test machine keeps reaching it."""
@@ -236,11 +245,3 @@ class SwarmHosts:
                 )
                 if result.exit_code != 0:
                     raise RuntimeError(f"iptables on {name}: {result.output.decode()}")
-
-    def engine_of(self, container: str) -> Optional[str]:
-        """The host whose engine runs `container` (by name), if any."""
-        for host in self.hosts:
-            code, _ = self.docker(host.name, "inspect", "--type", "container", container)
-            if code == 0:
-                return host.name
-        return None

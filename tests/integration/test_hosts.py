@@ -110,17 +110,10 @@ def placed(hosts, docker_client) -> Iterator[Placed]:
             yield Placed(cluster, hosts)
         finally:
             for host in hosts.hosts:  # a failed drill may leave one down or cut off
-                if _cut(hosts, host.name):
+                if hosts.is_cut(host.name):
                     hosts.partition(host.name, cut=False)
-                if not hosts.outer.containers.get(host.container).attrs["State"]["Running"]:
+                if not hosts.is_running(host.name):
                     hosts.start(host.name)
-
-
-def _cut(hosts: SwarmHosts, name: str) -> bool:
-    container = hosts.outer.containers.get(hosts.host(name).container)
-    if not container.attrs["State"]["Running"]:
-        return False
-    return "DROP" in container.exec_run(["iptables", "-S", "INPUT"]).output.decode()
 
 
 def test_every_member_runs_on_its_placed_engine_over_one_overlay(placed):

@@ -416,6 +416,15 @@ def test_main_runs_the_same_tests_and_the_full_suite_before_deploying(
         assert full_suite in upstream_jobs(jobs, run.job_id), run.job_id
 
 
+def assert_guarded_on_its_runner(run: PulumiRun, stack: str) -> None:
+    """A deployed stack's run: the policy pack with the stack's config, on the self-hosted
+    runner labelled for the stack (the docker provider drives the engine of the machine
+    running Pulumi)."""
+    assert run.inputs["policyPacks"] == PACK_DIR
+    assert run.inputs.get("policyPackConfigs", "") == pack_config(stack), stack
+    assert "self-hosted" in run.runs_on and f"patroni-citus-{stack}" in run.runs_on
+
+
 def test_main_deploys_each_stack_in_its_environment_on_its_own_runner(
     workflows: dict[str, Document],
 ) -> None:
@@ -424,11 +433,8 @@ def test_main_deploys_each_stack_in_its_environment_on_its_own_runner(
     assert set(ups) == set(DEPLOYED_STACKS)
     for stack, run in ups.items():
         assert run.command == "up"
-        assert run.inputs["policyPacks"] == PACK_DIR
-        assert run.inputs.get("policyPackConfigs", "") == pack_config(stack), stack
+        assert_guarded_on_its_runner(run, stack)
         assert run.job["environment"] == stack
-        # The docker provider drives the engine of the machine running Pulumi.
-        assert "self-hosted" in run.runs_on and f"patroni-citus-{stack}" in run.runs_on
         # Serialised per stack; a running update is never cancelled.
         assert run.job["concurrency"]["group"].endswith(stack)
         assert run.job["concurrency"]["cancel-in-progress"] is False
@@ -450,9 +456,7 @@ def test_a_schedule_checks_every_deployed_stack_for_drift_on_its_runner(
         assert run.command == "preview"
         assert run.inputs["refresh"] is True
         assert run.inputs["expect-no-changes"] is True
-        assert run.inputs["policyPacks"] == PACK_DIR
-        assert run.inputs.get("policyPackConfigs", "") == pack_config(stack), stack
-        assert "self-hosted" in run.runs_on and f"patroni-citus-{stack}" in run.runs_on
+        assert_guarded_on_its_runner(run, stack)
         # An approval per night would be noise; the deploy environments are not used.
         assert "environment" not in run.job
     deploy_groups = {

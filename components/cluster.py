@@ -11,9 +11,7 @@ import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_random as random
 
-from policies import conventions
-
-from . import render, render_monitoring
+from . import render, render_endpoints, render_monitoring
 from .backups import Backups
 from .crash_watcher import CrashWatcher
 from .endpoints import Endpoints
@@ -277,7 +275,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
         self.vip = pulumi.Output.from_input(
             str(settings.vip.address) if settings.vip.enabled else None
         )
-        self.coordinator = self._coordinator(settings)
+        self.coordinator = pulumi.Output.from_input(render_endpoints.coordinator_outputs(settings))
         self.coordinator_password = pulumi.Output.secret(credentials.apply(lambda c: c.superuser))
         self.etcd_endpoints = etcd.client_endpoints
         # What an operator's tool needs to read the cluster's state from etcd itself.
@@ -380,20 +378,3 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             service_password("pooler-auth", passwords.pooler_auth, pooled),
             service_password("monitoring", passwords.monitoring, settings.monitoring.enabled),
         ).apply(lambda values: render.Credentials(*values))
-
-    @staticmethod
-    def _coordinator(settings: Settings) -> pulumi.Output[dict[str, Any]]:
-        """Where clients connect, as one libpq host list. The password is a separate secret
-        output so these details stay readable."""
-        database = settings.citus.database if settings.citus.enabled else "postgres"
-        # With several engines, the HAProxy instances' read-write port on their hosts.
-        port = settings.endpoints.read_write_port if settings.hosts.several else None
-        return pulumi.Output.from_input(
-            {
-                "host": ",".join(settings.coordinator_hosts),
-                "port": port or conventions.POSTGRES_PORT,
-                "database": database,
-                "user": settings.patroni.superuser,
-                "targetSessionAttrs": "read-write",
-            }
-        )

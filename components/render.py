@@ -14,7 +14,7 @@ import yaml
 
 from policies import conventions
 
-from . import render_backups, versions
+from . import render_backups, render_connections, versions
 from .settings import Group, Member, Settings
 
 
@@ -167,6 +167,12 @@ def dynamic_config(settings: Settings, group: Group) -> dict[str, Any]:
     archiving = (
         render_backups.archive_parameters(settings, group) if settings.backups.enabled else {}
     )
+    bounds = settings.connection_bounds
+    # Derived from ttl and loop_wait; patroni.parameters may set any of them otherwise.
+    connection_bounds = {
+        **render_connections.server_parameters(bounds),
+        **(render_connections.citus_parameters(bounds) if settings.citus.enabled else {}),
+    }
     return {
         "ttl": p.ttl,
         "loop_wait": p.loop_wait,
@@ -180,6 +186,7 @@ def dynamic_config(settings: Settings, group: Group) -> dict[str, Any]:
             "parameters": {
                 "password_encryption": "scram-sha-256",
                 "wal_log_hints": "on",
+                **connection_bounds,
                 **dict(p.parameters),
                 **archiving,
             },

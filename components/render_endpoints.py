@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from policies import conventions
 
+from . import render_connections
 from .render import MEMBER_CONFIG, Credentials
 from .settings import Settings
 
@@ -105,6 +106,42 @@ def database(settings: Settings) -> str:
     return settings.citus.database if settings.citus.enabled else "postgres"
 
 
+def with_client_parameters(
+    settings: Settings,
+    endpoint: dict[str, Any],
+    target_session_attrs: str,
+    user: Optional[str] = None,
+) -> dict[str, Any]:
+    """An endpoint's output plus the libpq parameters that let its clients fail fast on a dead
+    server, and all of it as one connection string (libpq 14+ for target_session_attrs
+    standby; the password is never in it)."""
+    parameters = render_connections.client_parameters(
+        settings.connection_bounds, target_session_attrs
+    )
+    return {
+        **endpoint,
+        "parameters": parameters,
+        "connectionString": render_connections.connection_string(
+            endpoint["host"], str(endpoint["port"]), endpoint["database"], parameters, user
+        ),
+    }
+
+
+def coordinator_outputs(settings: Settings) -> dict[str, Any]:
+    """Where clients connect, as one libpq host list (the VIP, every coordinator member, or
+    with several engines the HAProxy instances' read-write port on their hosts)."""
+    port = settings.endpoints.read_write_port if settings.hosts.several else None
+    user = settings.patroni.superuser
+    coordinator = {
+        "host": ",".join(settings.coordinator_hosts),
+        "port": port or conventions.POSTGRES_PORT,
+        "database": database(settings),
+        "user": user,
+        "targetSessionAttrs": "read-write",
+    }
+    return with_client_parameters(settings, coordinator, "read-write", user)
+
+
 def endpoint_outputs(settings: Settings, read_only: bool) -> dict[str, Any]:
     """One endpoint (read-write or read-only) across every HAProxy instance: the published
     host ports, and the addresses on the cluster network (for containers there)."""
@@ -114,7 +151,7 @@ def endpoint_outputs(settings: Settings, read_only: bool) -> dict[str, Any]:
         conventions.HAPROXY_READ_ONLY_PORT if read_only else conventions.HAPROXY_READ_WRITE_PORT
     )
     instances = range(e.instances)
-    return {
+    endpoint = {
         **libpq_hosts(
             [settings.endpoint_host_ip(i) for i in instances],
             [e.host_ports(i)[index] for i in instances],
@@ -127,6 +164,9 @@ def endpoint_outputs(settings: Settings, read_only: bool) -> dict[str, Any]:
             [internal for _ in instances],
         ),
     }
+    # libpq checks the server too: a replica promoted before HAProxy has asked it again is
+    # refused rather than written to (read-write) or read as a replica (read-only).
+    return with_client_parameters(settings, endpoint, "standby" if read_only else "read-write")
 
 
 def pooler_port(settings: Settings, instance: int) -> int:
@@ -137,7 +177,7 @@ def pooler_outputs(settings: Settings) -> dict[str, Any]:
     """The pooled read-write endpoint across every PgBouncer instance."""
     p = settings.pooler
     instances = range(settings.endpoints.instances)
-    return {
+    endpoint = {
         **libpq_hosts(
             [p.host_ip for _ in instances], [pooler_port(settings, i) for i in instances]
         ),
@@ -149,6 +189,7 @@ def pooler_outputs(settings: Settings) -> dict[str, Any]:
             [conventions.PGBOUNCER_PORT for _ in instances],
         ),
     }
+    return with_client_parameters(settings, endpoint, "read-write", p.user)
 
 
 def pgbouncer_ini(settings: Settings, instance: int) -> str:

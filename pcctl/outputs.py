@@ -33,6 +33,8 @@ class Coordinator:
     database: str
     user: str
     password: str
+    # libpq keywords the stack derives from its timing: fail fast on a dead server.
+    parameters: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ def parse(document: Any, source: str) -> StackOutputs:
             database=item(coordinator, "database", str, "coordinator.database"),
             user=item(coordinator, "user", str, "coordinator.user"),
             password=password,
+            parameters=dict(item(coordinator, "parameters", dict, "coordinator.parameters")),
         ),
     )
 

@@ -53,12 +53,12 @@ def connect(
     outputs: StackOutputs,
     host: Optional[str] = None,
     target_session_attrs: str = "read-write",
-    connect_timeout: int = 3,
     port: Optional[int] = None,
     password: Optional[str] = None,
 ) -> psycopg.Connection[Any]:
     """A session as the stack's superuser; by default the coordinator's primary. `port`
-    reaches e.g. an HAProxy port; `password` one the outputs do not hold yet (a rotation)."""
+    reaches e.g. an HAProxy port; `password` one the outputs do not hold yet (a rotation).
+    The stack's own client parameters bound every wait on a dead server."""
     c = outputs.coordinator
     return psycopg.connect(
         host=host or c.host,
@@ -66,16 +66,9 @@ def connect(
         dbname=c.database,
         user=c.user,
         password=password or c.password,
-        target_session_attrs=target_session_attrs,
-        connect_timeout=connect_timeout,
         autocommit=True,
         application_name="pcctl",
-        # A crashed member sends no RST: without these a session hangs for minutes.
-        tcp_user_timeout=3000,
-        keepalives=1,
-        keepalives_idle=1,
-        keepalives_interval=1,
-        keepalives_count=2,
+        **{**c.parameters, "target_session_attrs": target_session_attrs},
     )
 
 

@@ -11,6 +11,7 @@ from .model import (
     BackupSettings,
     CitusSettings,
     ClusterSettings,
+    ConnectionBounds,
     CrashWatcherSettings,
     DockerHost,
     EndpointSettings,
@@ -37,6 +38,7 @@ from .reader import CONFIG_NAMESPACE, SettingsError, config_key
 __all__ = [
     "BackupSettings",
     "CONFIG_NAMESPACE",
+    "ConnectionBounds",
     "EndpointSettings",
     "MonitoringSettings",
     "PoolerSettings",

@@ -76,6 +76,42 @@ class PatroniSettings:
 
 
 @dataclass(frozen=True)
+class ConnectionBounds:
+    """How long any connection in the stack waits on a peer that stopped answering. A
+    partitioned or powered-off member sends no reset, so without these a session hangs for
+    TCP's retransmission timeout (minutes) while Patroni has long failed over.
+
+    Derived from Patroni's timing (ConnectionBounds.of): a dead peer is given up within
+    `dead_peer_s`, at least 4 s (four retransmissions of a lost packet on a healthy network)
+    or two Patroni loops, at most half the TTL, so it is gone before Patroni's new leader
+    is; connection attempts are retried at least as often as Patroni acts."""
+
+    dead_peer_s: int
+    keepalives_idle_s: int
+    keepalives_interval_s: int
+    keepalives_count: int
+    connect_timeout_s: int
+
+    @classmethod
+    def of(cls, ttl: int, loop_wait: int) -> ConnectionBounds:
+        dead_peer = min(max(4, 2 * loop_wait), ttl // 2)
+        return cls(
+            dead_peer_s=dead_peer,
+            # idle + count * interval <= dead_peer: an idle dead peer is found in time too.
+            keepalives_idle_s=dead_peer // 2,
+            keepalives_interval_s=max(1, dead_peer // 4),
+            keepalives_count=2,
+            # libpq waits at least 2 s whatever it is given.
+            connect_timeout_s=max(2, dead_peer // 2),
+        )
+
+    @property
+    def tcp_user_timeout_ms(self) -> int:
+        """How long sent data may stay unacknowledged before the connection is dropped."""
+        return self.dead_peer_s * 1000
+
+
+@dataclass(frozen=True)
 class VipSettings:
     enabled: bool
     address: Optional[ipaddress.IPv4Address]
@@ -311,6 +347,10 @@ class Settings:
     monitoring: MonitoringSettings
     backups: BackupSettings
     hosts: HostSettings
+
+    @property
+    def connection_bounds(self) -> ConnectionBounds:
+        return ConnectionBounds.of(self.patroni.ttl, self.patroni.loop_wait)
 
     @property
     def engine_proxy_needed(self) -> bool:

@@ -229,6 +229,20 @@ class Cluster:
         self.container(member).kill()
         return time.monotonic()
 
+    @property
+    def network(self):
+        return self.client.networks.get(self.run.named(f"{self.scope}-net").inputs["name"])
+
+    def partition(self, member: str) -> float:
+        """Cuts a member off the cluster network, alive, so that its peers' packets go
+        unanswered (no RST, as with a failed switch port); returns when."""
+        self.network.disconnect(member, force=True)
+        return time.monotonic()
+
+    def heal(self, member: str) -> None:
+        """Connects a partitioned member again, at its own address."""
+        self.network.connect(member, ipv4_address=self.members[member])
+
     def new_leader(self, old: str, group: str = "0") -> str:
         """Waits for a running leader other than `old`."""
         return wait_until(

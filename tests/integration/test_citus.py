@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import pytest
 
@@ -160,8 +160,15 @@ def test_formation(healthy):
     )
 
 
-def drill(cluster: Cluster, name: str, group: str, fault: Callable[[str], float]) -> None:
-    """Runs one failover of `group`'s leader under a multi-shard writer through the VIP."""
+def drill(
+    cluster: Cluster,
+    name: str,
+    group: str,
+    fault: Callable[[str], float],
+    recover: Optional[Callable[[str], None]] = None,
+) -> None:
+    """Runs one failover of `group`'s leader under a multi-shard writer through the VIP, then
+    brings the old leader back (`recover`; by default starts it again)."""
     old = cluster.leader(group)
     assert old is not None
     writer = Writer(
@@ -198,8 +205,10 @@ def drill(cluster: Cluster, name: str, group: str, fault: Callable[[str], float]
     )
     assert lost == [] and primaries.overlaps() == []
     assert new != old
-    cluster.restart(old)
+    (recover or cluster.restart)(old)
     wait_until(f"{old} back and every group healthy", lambda: all_healthy(cluster), 180)
+    wait_until("pg_dist_node naming every leader", lambda: registered(cluster), 60)
+    wait_until("the VIP on the coordinator leader", lambda: vip_on_coordinator_leader(cluster), 60)
 
 
 @pytest.mark.parametrize("watcher", ["on", "off"])
@@ -230,6 +239,16 @@ def test_coordinator_switchover(healthy):
         "0",
         lambda old: healthy.switchover("0", old, healthy.sync_standby("0")),
     )
+
+
+def test_worker_leader_partition(healthy):
+    """The worker leader stays alive but unreachable: the coordinator must give up on its
+    connections to it and write to the new leader within about the TTL."""
+    drill(healthy, "worker leader partition", "1", healthy.partition, healthy.heal)
+
+
+def test_coordinator_leader_partition(healthy):
+    drill(healthy, "coordinator leader partition", "0", healthy.partition, healthy.heal)
 
 
 def placements_by_group(cluster: Cluster) -> dict[int, int]:

@@ -342,12 +342,26 @@ def test_prod_pulls_a_pinned_etcd_image(runs):
 def test_outputs(runs):
     dev = runs["dev"].outputs
     assert dev["vip"] == "172.30.254.254"
+    # dev: ttl 30, loop_wait 10, so a dead server is given up within 15 s.
+    fail_fast = {
+        "target_session_attrs": "read-write",
+        "connect_timeout": 7,
+        "keepalives": 1,
+        "keepalives_idle": 7,
+        "keepalives_interval": 3,
+        "keepalives_count": 2,
+        "tcp_user_timeout": 15000,
+    }
     assert dev["coordinator"] == {
         "host": "172.30.254.254",
         "port": conventions.POSTGRES_PORT,
         "database": "test",
         "user": "postgres",
         "targetSessionAttrs": "read-write",
+        "parameters": fail_fast,
+        "connectionString": "host=172.30.254.254 port=5432 dbname=test user=postgres "
+        "target_session_attrs=read-write connect_timeout=7 keepalives=1 keepalives_idle=7 "
+        "keepalives_interval=3 keepalives_count=2 tcp_user_timeout=15000",
     }
     assert dev["etcdEndpoints"] == [
         f"http://172.30.1.{i}:{conventions.ETCD_CLIENT_PORT}" for i in (1, 2, 3)

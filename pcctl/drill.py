@@ -43,6 +43,8 @@ class Writer:
     batch: int = 1
     distributed: bool = False
     acked: list[Ack] = field(default_factory=list)
+    # (begun, acknowledged, member) per acknowledged transaction, time.monotonic()
+    commits: list[tuple[float, float, str]] = field(default_factory=list)
     errors: int = 0
     recovered_transactions: int = 0  # prepared on a worker, committed by the count's recovery
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -81,6 +83,7 @@ class Writer:
         insert = f"INSERT INTO {self.table} (id) VALUES " + ",".join(["(%s)"] * self.batch)
         while not self._stop.is_set():
             ids = list(range(self._next, self._next + self.batch))
+            begun_at = time.monotonic()
             try:
                 if conn is None:
                     conn = self.connect()
@@ -91,6 +94,7 @@ class Writer:
                 acked_at = time.monotonic()
                 member = str(row[0]).strip() if row else "?"
                 self.acked.extend((i, acked_at, member) for i in ids)
+                self.commits.append((begun_at, acked_at, member))
                 time.sleep(0.02)
             except psycopg.Error:
                 self.errors += 1
@@ -109,6 +113,14 @@ class Writer:
             if at > moment and member != not_member:
                 return at
         return None
+
+    def first_begun_after(self, moment: float, not_member: Optional[str] = None) -> Optional[float]:
+        """When the first transaction begun after `moment` was acknowledged: unlike
+        first_ack_after, a commit that was in flight at that moment does not count."""
+        return next(
+            (at for begun, at, member in self.commits if begun > moment and member != not_member),
+            None,
+        )
 
     def longest_gap(self, since: Optional[float] = None) -> float:
         """The longest time between two consecutive acknowledged transactions; with `since`,

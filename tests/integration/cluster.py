@@ -243,6 +243,17 @@ class Cluster:
         """Connects a partitioned member again, at its own address."""
         self.network.connect(member, ipv4_address=self.members[member])
 
+    def vip_holders(self) -> list[str]:
+        """The members whose network namespace carries the VIP (their vip-manager sidecar
+        shares it), asked of the kernel rather than through the VIP."""
+        vip = self.run.outputs["vip"]
+        holders = []
+        for member in self.members:
+            result = self.container(member).exec_run(["ip", "-4", "-o", "addr", "show"])
+            if f" {vip}/" in result.output.decode():
+                holders.append(member)
+        return holders
+
     def new_leader(self, old: str, group: str = "0") -> str:
         """Waits for a running leader other than `old`."""
         return wait_until(
@@ -380,15 +391,28 @@ class Writer(drill.Writer):
         )
 
 
+class Unanswered(Exception):
+    """A member asked from inside its container gave no answer (stopped, starting)."""
+
+
 class PrimaryWatch:
     """Asks every member, each from its own thread over its own connection, whether it accepts
     writes, and keeps each member's writable intervals (first to last writable answer in a
-    row). Two members' intervals overlapping means two writable primaries at once."""
+    row). Two members' intervals overlapping means two writable primaries at once. Members in
+    `inside` (e.g. one cut off the network) are asked from within their container, over
+    PostgreSQL's local socket."""
 
-    def __init__(self, cluster: Cluster, members: dict[str, str], interval: float = 0.1):
+    def __init__(
+        self,
+        cluster: Cluster,
+        members: dict[str, str],
+        interval: float = 0.1,
+        inside: frozenset[str] = frozenset(),
+    ):
         self.cluster = cluster
         self.members = members
         self.interval = interval
+        self.inside = inside
         self.intervals: dict[str, list[list[float]]] = {m: [] for m in members}
         self.samples = 0
         self._stop = threading.Event()
@@ -412,9 +436,12 @@ class PrimaryWatch:
         open_interval: Optional[list[float]] = None
         while not self._stop.is_set():
             try:
-                if conn is None:
-                    conn = self.cluster.connect(ip, target_session_attrs="any")
-                writable = not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+                if member in self.inside:
+                    writable = self._writable_inside(member)
+                else:
+                    if conn is None:
+                        conn = self.cluster.connect(ip, target_session_attrs="any")
+                    writable = not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
                 at = time.monotonic()
                 self.samples += 1
                 if writable:
@@ -424,7 +451,7 @@ class PrimaryWatch:
                     open_interval[1] = at
                 else:
                     open_interval = None
-            except psycopg.Error:
+            except (psycopg.Error, Unanswered):
                 open_interval = None
                 if conn is not None:
                     conn.close()
@@ -432,6 +459,41 @@ class PrimaryWatch:
             time.sleep(self.interval)
         if conn is not None:
             conn.close()
+
+    def _writable_inside(self, member: str) -> bool:
+        try:
+            result = self._ask_inside(member)
+        except docker.errors.DockerException as exc:  # e.g. the container is not running
+            raise Unanswered(str(exc)) from exc
+        answer = result.output.decode().strip()
+        if result.exit_code != 0 or answer not in ("t", "f"):
+            raise Unanswered(answer)
+        return answer == "f"
+
+    def _ask_inside(self, member: str):
+        return self.cluster.container(member).exec_run(
+            ["psql", "-h", conventions.PG_SOCKET_DIR, "-U", self.cluster.settings.patroni.superuser,
+             "-Atc", "SELECT pg_is_in_recovery()"],
+            environment={"PGPASSWORD": self.cluster.password},
+        )  # fmt: skip
+
+    def last_writable(self, member: str) -> Optional[float]:
+        return max((end for _, end in self.intervals[member]), default=None)
+
+    def most_writable_at_once(self) -> int:
+        """The most members whose writable intervals cover one moment."""
+        edges = [
+            (moment, step)
+            for spans in self.intervals.values()
+            for start, end in spans
+            for moment, step in ((start, 1), (end, -1))
+        ]
+        most = current = 0
+        # An interval that starts where another ends counts as overlapping it.
+        for _, step in sorted(edges, key=lambda e: (e[0], -e[1])):
+            current += step
+            most = max(most, current)
+        return most
 
     def overlaps(self) -> list[tuple[str, str]]:
         """Pairs of members that answered writable during overlapping intervals."""
@@ -493,6 +555,58 @@ def crash_drill(
         "rows_lost": len(lost),
         "writable_samples": primaries.samples,
         "two_writable": len(primaries.overlaps()),
+    }
+
+
+def partition_drill(cluster: Cluster, writer: Writer, vip: bool = False) -> dict:
+    """Cuts the leader of group 0 off the cluster network, alive, while `writer` commits, and
+    watches every member, the isolated one from inside its container. Heals the partition once
+    a transaction begun after the cut was acknowledged by another member, and returns the
+    figures when the old leader is a replica again (with `vip`, the only VIP holder being the
+    leader)."""
+    old = cluster.leader()
+    assert old is not None
+    writer.start()
+    with PrimaryWatch(cluster, cluster.group_members(), inside=frozenset({old})) as primaries:
+        wait_until("rows before the partition", lambda: len(writer.acked) > 50, 30)
+        cut_at = cluster.partition(old)
+        try:
+            first = wait_until(
+                "a write begun after the partition, on another member",
+                lambda: writer.first_begun_after(cut_at, not_member=old),
+                90,
+            )
+            new = cluster.new_leader(old)
+            vip_moved_s = None
+            if vip:
+                wait_until("the VIP on the new leader", lambda: cluster.vip_member() == new, 60)
+                vip_moved_s = round(time.monotonic() - cut_at, 1)
+        finally:
+            cluster.heal(old)
+        healed_at = time.monotonic()
+        time.sleep(2)
+        writer.stop()
+        wait_until(f"{old} back as a replica", cluster.healthy, 120)
+        rejoined_s = time.monotonic() - healed_at
+    figures: dict = {"failover_s": round(first - cut_at, 1)}
+    if vip:
+        wait_until("the leader the only VIP holder", lambda: cluster.vip_holders() == [new], 60)
+        figures["vip_moved_s"] = vip_moved_s
+        figures["vip_holders_after_heal"] = len(cluster.vip_holders())
+    last_writable = primaries.last_writable(old)
+    lost = writer.lost()
+    return {
+        **figures,
+        "first_ack_s": round((writer.first_ack_after(cut_at, old) or first) - cut_at, 1),
+        "isolated_writable_until_s": (
+            round(last_writable - cut_at, 1) if last_writable is not None else None
+        ),
+        "new_leader": new,
+        "rows_acked": len(writer.acked),
+        "rows_lost": len(lost),
+        "writable_samples": primaries.samples,
+        "most_writable_at_once": primaries.most_writable_at_once(),
+        "rejoined_s": round(rejoined_s, 1),
     }
 
 

@@ -8,7 +8,14 @@ import time
 import pytest
 
 from tests.integration import operator_cli
-from tests.integration.cluster import Writer, crash_drill, deployed, record_figures, wait_until
+from tests.integration.cluster import (
+    Writer,
+    crash_drill,
+    deployed,
+    partition_drill,
+    record_figures,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 STACK = "offline-vip"
@@ -82,6 +89,16 @@ def test_vip_follows_a_planned_switchover(healthy):
     )
     assert lost == []
     wait_until("the old leader streaming again", healthy.healthy, 120)
+
+
+def test_a_partitioned_leader_hands_over_the_vip_and_never_holds_it_again(healthy):
+    """The leader is cut off, alive, while a writer commits through the VIP: the new leader
+    takes the VIP and the writes within about the TTL, and once the old leader is back only
+    the leader holds the VIP."""
+    figures = partition_drill(healthy, Writer(healthy, host=healthy.run.outputs["vip"]), vip=True)
+    record_figures(f"{STACK}: partition", **figures)
+    assert figures["rows_lost"] == 0 and figures["most_writable_at_once"] == 1
+    assert figures["vip_holders_after_heal"] == 1
 
 
 # --- The operator CLI (python -m pcctl) on this stack -----------------------------------------

@@ -43,6 +43,7 @@ def haproxy_config(settings: Settings) -> str:
         for m in members
     ]
     lag = settings.endpoints.max_replica_lag_bytes
+    bounds = settings.connection_bounds
     lines = [
         "global",
         f"    maxconn {HAPROXY_MAXCONN}",
@@ -61,6 +62,20 @@ def haproxy_config(settings: Settings) -> str:
         "    timeout client 30m",
         "    timeout server 30m",
         "    timeout check 5s",
+        # Sessions may idle for half an hour, but a silent peer is dropped within the stack's
+        # connection bounds: a dead client does not keep its server session, nor a server
+        # HAProxy has not marked down yet its client.
+        "    option clitcpka",
+        "    option srvtcpka",
+        *(
+            f"    {side}tcpka-{key} {value}"
+            for side in ("cli", "srv")
+            for key, value in (
+                ("idle", f"{bounds.keepalives_idle_s}s"),
+                ("intvl", f"{bounds.keepalives_interval_s}s"),
+                ("cnt", bounds.keepalives_count),
+            )
+        ),
         "",
         "frontend stats",
         "    mode http",
@@ -198,6 +213,7 @@ def pgbouncer_ini(settings: Settings, instance: int) -> str:
     round robin without skipping an unreachable host (doc/config.md, "host"), so a list would
     fail every other connection while one HAProxy is down; clients list the PgBouncers."""
     p = settings.pooler
+    bounds = settings.connection_bounds
     haproxy = settings.service_address("haproxy", instance)
     lines = [
         "[databases]",
@@ -224,7 +240,14 @@ def pgbouncer_ini(settings: Settings, instance: int) -> str:
         # Failover: after a failed server login PgBouncer refuses new clients for this long
         # (15 s by default); HAProxy has a new primary within seconds.
         "server_login_retry = 1",
-        "server_connect_timeout = 5",
+        # The stack's connection bounds on both sides: a silent client or HAProxy is dropped
+        # instead of holding a pool slot or a client for minutes.
+        f"server_connect_timeout = {bounds.connect_timeout_s}",
+        "tcp_keepalive = 1",
+        f"tcp_keepidle = {bounds.keepalives_idle_s}",
+        f"tcp_keepintvl = {bounds.keepalives_interval_s}",
+        f"tcp_keepcnt = {bounds.keepalives_count}",
+        f"tcp_user_timeout = {bounds.tcp_user_timeout_ms}",
         # JDBC sends it at startup; harmless to ignore.
         "ignore_startup_parameters = extra_float_digits",
         "log_connections = 0",

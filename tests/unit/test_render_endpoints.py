@@ -78,6 +78,17 @@ def test_metrics_frontend_and_timeouts():
     assert {"mode tcp", "timeout client 30m", "timeout server 30m", "timeout check 5s"} <= set(
         defaults
     )
+    # Idle sessions may last, silent peers may not (ttl 30, loop_wait 10: 7 + 2 * 3 s).
+    assert {
+        "option clitcpka",
+        "option srvtcpka",
+        "clitcpka-idle 7s",
+        "clitcpka-intvl 3s",
+        "clitcpka-cnt 2",
+        "srvtcpka-idle 7s",
+        "srvtcpka-intvl 3s",
+        "srvtcpka-cnt 2",
+    } <= set(defaults)
 
 
 def test_endpoint_outputs_list_every_instance():
@@ -119,6 +130,13 @@ def test_pgbouncer_ini_points_at_its_own_haproxy():
             "max_client_conn = 300",
             "server_login_retry = 1",
             "stats_users = pgbouncer",
+            # The connection bounds at Patroni's default timing (ttl 30, loop_wait 10).
+            "server_connect_timeout = 7",
+            "tcp_keepalive = 1",
+            "tcp_keepidle = 7",
+            "tcp_keepintvl = 3",
+            "tcp_keepcnt = 2",
+            "tcp_user_timeout = 15000",
         } <= set(ini)
 
 

@@ -22,6 +22,7 @@ from typing import Callable, Optional
 
 import pytest
 
+from components import render_connections
 from tests.integration import operator_cli
 from tests.integration.cluster import (
     Cluster,
@@ -158,6 +159,23 @@ def test_formation(healthy):
         secondaries=sum(1 for _, _, role in nodes if role == "secondary"),
         shard_groups=len(placements),
     )
+
+
+def test_every_node_bounds_its_inter_node_connections(healthy):
+    """Citus runs with the connection settings derived from ttl/loop_wait on every member, and
+    its connections to the workers use them (sslmode=require included)."""
+    expected = render_connections.citus_parameters(healthy.settings.connection_bounds)
+    for address in healthy.members.values():
+        with healthy.connect(address, target_session_attrs="any") as conn:
+            # pg_settings.setting is in the parameter's base unit (ms), as rendered.
+            live = conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(expected),)
+            ).fetchall()
+        assert dict(live) == {name: str(value) for name, value in expected.items()}
+    with healthy.connect(healthy.run.outputs["vip"]) as conn:
+        # Every worker answers over a connection opened with node_conninfo.
+        answers = conn.execute("SELECT success FROM run_command_on_workers('SELECT 1')").fetchall()
+    assert answers and all(ok for (ok,) in answers)
 
 
 def drill(

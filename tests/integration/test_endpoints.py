@@ -132,6 +132,20 @@ def test_outputs_name_every_instance_and_the_containers_are_locked_down(healthy)
         assert healthy.run.outputs["applicationPassword"] not in env
 
 
+def test_each_endpoints_connection_string_reaches_the_role_it_names(healthy):
+    """The read-write and read-only connection strings, given a user and password, reach the
+    primary and a replica through HAProxy; the pooler's, given the application password,
+    reaches the primary through PgBouncer."""
+    outputs = healthy.run.outputs
+    superuser = {"user": outputs["coordinator"]["user"], "password": healthy.password}
+    for role, in_recovery in (("readWrite", False), ("readOnly", True)):
+        with psycopg.connect(outputs["endpoints"][role]["connectionString"], **superuser) as conn:
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is in_recovery
+    pooled = outputs["pooler"]["connectionString"]
+    with psycopg.connect(pooled, password=outputs["applicationPassword"]) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+
+
 def two_writers(cluster: Cluster) -> tuple[Writer, Writer]:
     """One writer through the first HAProxy instance's read-write port, one through the VIP."""
     host, port = endpoint(cluster, "readWrite")[0]

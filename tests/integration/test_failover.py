@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import time
 
+import psycopg
 import pytest
 
+from components import render_connections
 from policies import conventions
 from tests.integration import operator_cli
 from tests.integration.cluster import (
@@ -44,6 +46,26 @@ def test_up_one_leader_per_group_matching_the_output(healthy):
     assert healthy.leader() == keys["0"]
     view = healthy.cluster_view()
     assert sorted(m["role"] for m in view) == ["leader", "replica", "sync_standby"]
+
+
+def test_every_member_and_the_coordinator_output_carry_the_connection_bounds(healthy):
+    """PostgreSQL on every member runs with the bounds derived from ttl/loop_wait, and the
+    coordinator output's connection string, given only the password, opens a session that
+    uses them."""
+    expected = render_connections.server_parameters(healthy.settings.connection_bounds)
+    for address in healthy.members.values():
+        with healthy.connect(address, target_session_attrs="any") as conn:
+            # pg_settings.setting is in each parameter's base unit, as rendered.
+            rows = conn.execute(
+                "SELECT name, setting::int FROM pg_settings WHERE name = ANY(%s)",
+                (list(expected),),
+            ).fetchall()
+        assert dict(rows) == expected
+    coordinator = healthy.run.outputs["coordinator"]
+    with psycopg.connect(coordinator["connectionString"], password=healthy.password) as conn:
+        used = conn.info.get_parameters()
+        assert not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+    assert {k: str(v) for k, v in coordinator["parameters"].items()}.items() <= used.items()
 
 
 @pytest.mark.parametrize("watcher", ["on", "off"])

@@ -19,8 +19,12 @@ CITUS_SSLMODE = "require"
 def libpq_bounds(bounds: ConnectionBounds) -> dict[str, int]:
     """libpq's keywords for the bounds (libpq 12+): a connection attempt, a request whose data
     goes unacknowledged and an idle session each give up on a dead server in time."""
+    return {"connect_timeout": bounds.connect_timeout_s, **_libpq_tcp_bounds(bounds)}
+
+
+def _libpq_tcp_bounds(bounds: ConnectionBounds) -> dict[str, int]:
+    """The bounds on an established connection, as libpq keywords."""
     return {
-        "connect_timeout": bounds.connect_timeout_s,
         "keepalives": 1,
         "keepalives_idle": bounds.keepalives_idle_s,
         "keepalives_interval": bounds.keepalives_interval_s,
@@ -49,11 +53,9 @@ def citus_parameters(bounds: ConnectionBounds) -> dict[str, Any]:
     citus_update_node's forced lock release can end a commit waiting on a partitioned worker:
     only its connection's own bound does. Measured without it: 65 s to the first write after
     a worker leader's partition at ttl 20."""
-    keywords = {"sslmode": CITUS_SSLMODE, **libpq_bounds(bounds)}
-    # Citus bounds connection attempts with its own setting.
-    del keywords["connect_timeout"]
     return {
-        "citus.node_conninfo": conninfo(keywords),
+        # Connection attempts are bounded by Citus' own setting below.
+        "citus.node_conninfo": conninfo({"sslmode": CITUS_SSLMODE, **_libpq_tcp_bounds(bounds)}),
         "citus.node_connection_timeout": bounds.connect_timeout_s * 1000,
     }
 

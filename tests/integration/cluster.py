@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 import docker
 import psycopg
@@ -185,6 +185,21 @@ class Cluster:
     ) -> psycopg.Connection:
         stack = outputs.parse(self.run.outputs, f"stack {self.stack}")
         return probe.connect(stack, host, target_session_attrs, port=port, password=password)
+
+    def members_not_running(self, expected: Mapping[str, object]) -> dict[str, dict[str, str]]:
+        """The members whose running value of a parameter in `expected` differs from it, with
+        what they run. pg_settings.setting is in each parameter's base unit (ms, s), as the
+        program renders them."""
+        rendered = {name: str(value) for name, value in expected.items()}
+        differing = {}
+        for member, address in self.members.items():
+            with self.connect(address, target_session_attrs="any") as conn:
+                rows = conn.execute(
+                    "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(expected),)
+                ).fetchall()
+            if dict(rows) != rendered:
+                differing[member] = dict(rows)
+        return differing
 
     def vip_member(self) -> str:
         """The member answering on the VIP, by its hostname (read through PostgreSQL)."""
@@ -462,20 +477,17 @@ class PrimaryWatch:
 
     def _writable_inside(self, member: str) -> bool:
         try:
-            result = self._ask_inside(member)
+            result = self.cluster.container(member).exec_run(
+                ["psql", "-h", conventions.PG_SOCKET_DIR, "-U",
+                 self.cluster.settings.patroni.superuser, "-Atc", "SELECT pg_is_in_recovery()"],
+                environment={"PGPASSWORD": self.cluster.password},
+            )  # fmt: skip
         except docker.errors.DockerException as exc:  # e.g. the container is not running
             raise Unanswered(str(exc)) from exc
         answer = result.output.decode().strip()
         if result.exit_code != 0 or answer not in ("t", "f"):
             raise Unanswered(answer)
         return answer == "f"
-
-    def _ask_inside(self, member: str):
-        return self.cluster.container(member).exec_run(
-            ["psql", "-h", conventions.PG_SOCKET_DIR, "-U", self.cluster.settings.patroni.superuser,
-             "-Atc", "SELECT pg_is_in_recovery()"],
-            environment={"PGPASSWORD": self.cluster.password},
-        )  # fmt: skip
 
     def last_writable(self, member: str) -> Optional[float]:
         return max((end for _, end in self.intervals[member]), default=None)

@@ -213,7 +213,7 @@ class Session:
     started: float  # before the connection was opened
     in_recovery: bool  # what its first query reported
     member: str
-    answered: float = 0.0  # after its first query returned
+    answered: float  # after its first query returned
 
 
 def sample_read_only(cluster: Cluster, stop: threading.Event, out: list, errors: list) -> None:
@@ -227,7 +227,7 @@ def sample_read_only(cluster: Cluster, stop: threading.Event, out: list, errors:
         started = time.monotonic()
         try:
             in_recovery, member = member_behind(cluster, host, port)
-            out.append(Session(started, in_recovery, member))
+            out.append(Session(started, in_recovery, member, time.monotonic()))
         except psycopg.Error:
             errors.append(started)  # e.g. no replica in the pool for a moment
             time.sleep(0.05)
@@ -317,8 +317,8 @@ def test_the_read_only_port_never_routes_to_the_primary(healthy):
         refused=len(errors),
         members_seen=sorted({s.member for s in sessions}),
         standby_sessions=len(standby_sessions),
-        standby_sessions_promoted_under_them=len(standby_on_primary),
-        standby_sessions_on_a_primary_otherwise=len(standby_not_promoted_under_it),
+        standby_sessions_on_the_primary=len(standby_on_primary),
+        standby_sessions_on_the_primary_not_promoted_under_them=len(standby_not_promoted_under_it),
     )
     assert before > 20 and len(sessions) > before
     # With target_session_attrs=standby no session connects to a primary.

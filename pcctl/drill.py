@@ -229,7 +229,9 @@ def run(
 ) -> DrillReport:
     if group not in outputs.groups:
         raise DrillError(f"no group {group}: the stack has groups {', '.join(outputs.groups)}")
+    progress(f"asking Patroni whether group {group} is healthy")
     old, candidate = healthy_leader(outputs, group)
+    progress(f"creating {DRILL_TABLE} if needed and starting the writer")
     writer = Writer(
         lambda: probe.connect(outputs),
         batch=CITUS_BATCH if outputs.citus else 1,

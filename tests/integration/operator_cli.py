@@ -28,13 +28,20 @@ def _argv(outputs: Path, *argv: str) -> list[str]:
 
 
 def pcctl(outputs: Path, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        _argv(outputs, *argv),
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    try:
+        return subprocess.run(
+            _argv(outputs, *argv),
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        # Its progress lines say where it was stuck (bytes here, even with text=True).
+        printed = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        raise AssertionError(
+            f"pcctl {' '.join(argv)} still running after {timeout:.0f} s; it printed:\n{printed}"
+        ) from exc
 
 
 def status(outputs: Path) -> tuple[int, dict[str, Any]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from typing import Callable, Optional
@@ -101,6 +102,24 @@ def join(args: argparse.Namespace) -> dict[str, object]:
     return {"group": args.group, "placements": placements(leader, args)}
 
 
+def end_demotion_transactions(hosts: list[str]) -> str:
+    """SQL ending the transaction Patroni's Citus handler keeps open on the coordinator after
+    the removed group's leader stopped. A stopping worker leader tells the coordinator
+    `before_demote`; the handler opens a transaction on pg_dist_node for it and ends it when
+    the group promotes again, or at its deadline (ttl), which Patroni 4.0 checks only when
+    another task arrives (CitusHandler.run). A group removed for good never promotes, so the
+    transaction would hold pg_dist_node's lock, and metadata locks on every worker, until some
+    other group changes: create_distributed_table waited on it for good. The handler's next
+    task rolls back on a new connection. Only a session whose statement names one of the
+    group's addresses, quoted as Patroni writes them, is ended."""
+    addresses = "|".join(re.escape(host) for host in hosts)
+    return (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = 'Patroni citus' AND state = 'idle in transaction' "
+        f"AND query ~ $pattern$'({addresses})(-demoted)?'$pattern$"
+    )
+
+
 def drain(args: argparse.Namespace) -> dict[str, object]:
     if os.environ.get(SKIP_VARIABLE) == "skip":
         return {"group": args.group, "drain": f"skipped ({SKIP_VARIABLE}=skip)"}
@@ -144,6 +163,7 @@ def drain(args: argparse.Namespace) -> dict[str, object]:
     for member in args.members:
         docker("stop", "-t", "60", member, on=member, timeout=args.timeout + 30)
     time.sleep(5)
+    psql(leader, args, end_demotion_transactions([host for host, _, _ in registered]))
     if nodes(leader, args):
         raise StepError(
             f"Patroni registered worker group {args.group} again while it was stopping; its "

@@ -329,6 +329,13 @@ def test_scale_out_then_in(healthy):
     assert "3" not in healthy.etcd_leader_keys()
     assert row_count(healthy) == rows
     wait_until("every group healthy", lambda: all_healthy(healthy), 120)
+    # Nothing of the removed group keeps pg_dist_node locked: a new distributed table, which
+    # reads the node list under a lock, is created at once.
+    with healthy.connect(healthy.run.outputs["vip"]) as conn:
+        conn.execute("SET lock_timeout = '10s'")
+        conn.execute("CREATE TABLE scale_probe (id bigint PRIMARY KEY)")
+        conn.execute("SELECT create_distributed_table('scale_probe', 'id')")
+        conn.execute("DROP TABLE scale_probe")
     record_figures(
         f"{STACK}: scale out and in",
         scale_out_s=round(out_s, 1),

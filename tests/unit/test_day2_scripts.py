@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The scripts import each other by plain name, as `python3 scripts/x.py` runs them.
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import citus_group  # noqa: E402
 import member_config  # noqa: E402
 import rollout  # noqa: E402
 from patroni_api import MemberView, candidate  # noqa: E402
@@ -160,3 +162,20 @@ def test_the_passfile_fix_splits_on_unescaped_colons_only():
     ]
     assert tool.split_fields("h\\:x:5432:*:repl:pw") == ["h\\:x", "5432", "*", "repl", "pw"]
     assert tool.escape("a:b\\c") == "a\\:b\\\\c"
+
+
+def test_a_removed_groups_demotion_transaction_is_found_by_its_addresses_only():
+    sql = citus_group.end_demotion_transactions(["172.27.1.65", "172.27.1.66"])
+    assert "application_name = 'Patroni citus'" in sql and "idle in transaction" in sql
+    pattern = re.compile(sql.split("$pattern$")[1])
+    # Patroni's statements for the stopping leader and its replica (PostgreSQL's ~ reads
+    # this pattern as Python's re does).
+    assert pattern.search(
+        "SELECT pg_catalog.citus_update_node(138, '172.27.1.66-demoted', 5432, true, 5000)"
+    )
+    assert pattern.search(
+        "SELECT pg_catalog.citus_add_node('172.27.1.65', 5432, 3, 'secondary', 'default')"
+    )
+    # Another group's address that merely starts the same way is left alone.
+    assert not pattern.search("SELECT pg_catalog.citus_update_node(7, '172.27.1.6-demoted', 5432)")
+    assert not pattern.search("SELECT pg_catalog.citus_update_node(7, '172.27.1.650', 5432)")

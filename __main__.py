@@ -2,8 +2,8 @@
 
 import pulumi
 
-from components import PatroniCitusCluster
-from components.config import read_settings
+from patroni_citus import PatroniCitusCluster
+from patroni_citus.config.stack import read_settings
 
 settings = read_settings()
 cluster = PatroniCitusCluster(settings.cluster.scope, settings)

@@ -3,7 +3,7 @@ docs/conventions.md): label keys, role names, ports, paths inside the image, hea
 
 It lives in the pack and imports nothing but the standard library: the Pulumi CLI runs the pack
 from policies/ alone (only that directory is on its sys.path, and `pulumi policy publish` ships
-only that directory), so the pack cannot import the program's components/ (nor pulumi_docker,
+only that directory), so the pack cannot import the program's patroni_citus/ (nor pulumi_docker,
 which its virtualenv lacks). The program and the tests import it as `policies.conventions`;
 policies/__init__.py imports nothing, so that loads no policy machinery.
 """

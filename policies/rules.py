@@ -347,7 +347,7 @@ InitialClusterSource = Literal["flag", "env", "other", "unknown", "none"]
 def etcd_initial_cluster(c: Resource) -> Tuple[InitialClusterSource, Optional[str]]:
     """Where an etcd member's initial cluster comes from, and its value.
 
-    ('flag', v): ``--initial-cluster`` in entrypoints + command (what components/render.py
+    ('flag', v): ``--initial-cluster`` in entrypoints + command (what patroni_citus/plan/render.py
     emits); ('env', v): ``ETCD_INITIAL_CLUSTER``; ('other', None): bootstrapped by discovery or
     a config file, which the pack cannot read; ('unknown', None): part of the argv or the
     environment is unknown (preview); ('none', None): none of these, so etcd bootstraps a

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Mapping, Optional
 import docker
 import psycopg
 
-from components.settings import Settings, load_settings
+from patroni_citus.config import Settings, load_settings
 from pcctl import drill, outputs, probe
 from policies import conventions
 from tests.integration.engine import DockerEngine, Record

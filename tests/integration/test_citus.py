@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 import pytest
 
-from components import render_connections
+from patroni_citus.plan import connections as render_connections
 from tests.integration import operator_cli
 from tests.integration.cluster import (
     Cluster,

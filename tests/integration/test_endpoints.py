@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from components.render_endpoints import DETECTION_BOUND_S
+from patroni_citus.plan.endpoints import DETECTION_BOUND_S
 from tests.integration.cluster import (
     Cluster,
     PrimaryWatch,

@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 
-from components import render_connections
+from patroni_citus.plan import connections as render_connections
 from policies import conventions
 from tests.integration import operator_cli
 from tests.integration.cluster import (

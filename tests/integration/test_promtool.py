@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import render, render_monitoring
-from components.settings import load_settings
+from patroni_citus.config import load_settings
+from patroni_citus.plan import monitoring as render_monitoring
+from patroni_citus.plan import render
 from tests.integration.conftest import BASE_IMAGE
 from tests.programrun import PROJECT_DIR
 

@@ -100,7 +100,7 @@ def _common(role: str, member: str, ip: Optional[str]) -> Dict[str, Any]:
 
 
 def initial_cluster(n: int) -> str:
-    """``--initial-cluster`` as components/render.py's etcd_command writes it, for n members."""
+    """``--initial-cluster`` as patroni_citus/plan/render.py's etcd_command writes it, for n members."""
     return "--initial-cluster=" + ",".join(
         f"{CLUSTER}-etcd-{i}=http://172.30.0.{17 + i}:{C.ETCD_PEER_PORT}" for i in range(n)
     )
@@ -899,7 +899,7 @@ def bind(source: Any, target: Any, read_only: bool = False) -> Dict[str, Any]:
 
 
 def sidecar(name: str, role: str, **props: Any) -> Resource:
-    """A compliant non-member container (engine proxy, cadvisor) as components/ creates them."""
+    """A compliant non-member container (engine proxy, cadvisor) as patroni_citus/ creates them."""
     base: Dict[str, Any] = {
         "name": f"{CLUSTER}-{name}",
         "image": IMAGE_ID,

@@ -9,8 +9,9 @@ import json
 import pytest
 import yaml
 
-from components import render, render_backups
-from components.settings import SettingsError, load_settings
+from patroni_citus.config import SettingsError, load_settings
+from patroni_citus.plan import backups as render_backups
+from patroni_citus.plan import render
 from policies import conventions
 from tests.imagetools import load_image_tool
 from tests.programrun import run_stack, stack_config

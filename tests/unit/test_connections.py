@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components import render, render_connections, render_endpoints
-from components.settings import ConnectionBounds, load_settings
+from patroni_citus.config import ConnectionBounds, load_settings
+from patroni_citus.plan import connections as render_connections
+from patroni_citus.plan import endpoints as render_endpoints
+from patroni_citus.plan import render
 
 # What citus.node_conninfo may hold (Citus' allowedConninfoKeywords, shared_library_init.c);
 # anything else fails its check hook and PostgreSQL refuses the whole configuration.

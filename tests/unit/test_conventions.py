@@ -82,7 +82,7 @@ def test_the_policy_pack_can_import_them_alone():
     probe = (
         "import sys; import rules; assert rules.conventions.__name__ == 'conventions'; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('pulumi', 'pulumi_docker', 'pulumi_policy', 'components', 'yaml')))"
+        "('pulumi', 'pulumi_docker', 'pulumi_policy', 'patroni_citus', 'yaml')))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],

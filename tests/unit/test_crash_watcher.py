@@ -10,8 +10,8 @@ from typing import Optional
 
 import pytest
 
-from components import render
-from components.settings import SettingsError, load_settings
+from patroni_citus.config import SettingsError, load_settings
+from patroni_citus.plan import render
 from policies import conventions
 from tests.imagetools import load_image_tool
 from tests.programrun import run_stack

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from components import render_endpoints
+from patroni_citus.plan import endpoints as render_endpoints
 from policies import conventions
 from tests.programrun import run_stack, stack_config
 

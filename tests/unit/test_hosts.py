@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from components import render
-from components.settings import SettingsError, load_settings
-from components.settings.hosts import place
+from patroni_citus.config import SettingsError, load_settings
+from patroni_citus.config.hosts import place
+from patroni_citus.plan import render
 from policies import conventions
 from policies import rules as R
 from tests.programrun import PROJECT, run_stack

@@ -17,9 +17,8 @@ import subprocess
 
 import pytest
 
-from components import versions
-from components.render import image_build_args
-from components.settings import load_settings
+from patroni_citus.config import load_settings, versions
+from patroni_citus.plan.render import image_build_args
 from tests.programrun import PROJECT, PROJECT_DIR, stack_config, stack_names
 
 DOCKERFILE = PROJECT_DIR / "images" / "patroni" / "Dockerfile"

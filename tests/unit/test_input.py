@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components.settings import SettingsError, Unreadable, load_settings
+from patroni_citus.config import SettingsError, Unreadable, load_settings
 from tests.unit.test_settings import base, only_problem, plain, problems
 
 SECRET = "s3cr3t-value-never-shown"

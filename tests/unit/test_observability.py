@@ -111,7 +111,7 @@ def test_nothing_when_off():
 
 
 def test_public_ports_need_an_explicit_opt_in():
-    from components.settings import SettingsError, load_settings
+    from patroni_citus.config import SettingsError, load_settings
 
     with pytest.raises(SettingsError) as info:
         load_settings({"observability": {"enabled": True, "cadvisor": {"hostIp": "0.0.0.0"}}}, {})

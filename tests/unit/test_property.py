@@ -9,7 +9,7 @@ import copy
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from components.settings import SettingsError, load_settings
+from patroni_citus.config import SettingsError, load_settings
 from tests.programrun import PROJECT, run_stack
 from tests.unit.test_settings import base
 

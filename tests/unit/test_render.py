@@ -2,8 +2,8 @@
 
 import yaml
 
-from components import render
-from components.settings import load_settings
+from patroni_citus.config import load_settings
+from patroni_citus.plan import render
 from policies import conventions
 
 ETCD, PEER = conventions.ETCD_CLIENT_PORT, conventions.ETCD_PEER_PORT

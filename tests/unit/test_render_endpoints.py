@@ -3,9 +3,9 @@ and the libpq host lists, from settings."""
 
 import json
 
-from components import render
-from components import render_endpoints as r
-from components.settings import load_settings
+from patroni_citus.config import load_settings
+from patroni_citus.plan import endpoints as r
+from patroni_citus.plan import render
 from policies import conventions
 
 CREDENTIALS = render.Credentials(

@@ -3,8 +3,9 @@
 
 import json
 
-from components import render, render_monitoring
-from components.settings import load_settings
+from patroni_citus.config import load_settings
+from patroni_citus.plan import monitoring as render_monitoring
+from patroni_citus.plan import render
 from policies import conventions
 
 CREDENTIALS = render.Credentials(

@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from components.settings import SettingsError, load_settings
+from patroni_citus.config import SettingsError, load_settings
 
 
 def base(**sections):

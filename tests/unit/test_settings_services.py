@@ -5,8 +5,8 @@ import ipaddress
 
 import pytest
 
-from components import render
-from components.settings import load_settings
+from patroni_citus.config import load_settings
+from patroni_citus.plan import render
 from tests.unit.test_settings import base, only_problem, plain, problems
 
 

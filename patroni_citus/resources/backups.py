@@ -1,6 +1,6 @@
 """Backups: pgBackRest's repository volume and the exporter of its backups' ages. What runs in
 the members (archiving, the schedule, the restore bootstrap) is rendered by
-components/render_backups.py; the members mount the repository (PatroniCitusGroup)."""
+patroni_citus/plan/backups.py; the members mount the repository (PatroniCitusGroup)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from policies import conventions
-
+from .. import conventions
+from ..config import Settings
 from .container_options import ContainerOptions
 from .labels import docker_labels
-from .settings import Settings
 
 # The exporter runs `pgbackrest info` this often (seconds): the age it reports is at most this
 # stale, far below any backup interval (at least 60 s).

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Any, Optional
 
-from .. import versions
+from . import versions
 from .reader import Check
 
 # Docker's reference grammar (distribution/reference): lowercase path components, an optional

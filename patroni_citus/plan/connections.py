@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from .settings import ConnectionBounds
+from ..config import ConnectionBounds
 
 # Citus' default for builds with SSL, which every Citus and Debian PostgreSQL package is:
 # node_conninfo replaces the default as a whole, so it is kept here.

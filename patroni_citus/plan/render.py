@@ -12,10 +12,10 @@ from typing import Any, Optional
 
 import yaml
 
-from policies import conventions
-
-from . import render_backups, render_connections, versions
-from .settings import Group, Member, Settings
+from .. import conventions
+from ..config import Group, Member, Settings, versions
+from . import backups as render_backups
+from . import connections as render_connections
 
 
 @dataclass(frozen=True)

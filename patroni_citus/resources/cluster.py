@@ -11,7 +11,10 @@ import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_random as random
 
-from . import render, render_endpoints, render_monitoring
+from ..config import Settings
+from ..plan import endpoints as render_endpoints
+from ..plan import monitoring as render_monitoring
+from ..plan import render
 from .backups import Backups
 from .crash_watcher import CrashWatcher
 from .endpoints import Endpoints
@@ -23,7 +26,6 @@ from .monitoring import Monitoring
 from .observability import Observability
 from .patroni_citus_group import PatroniCitusGroup
 from .pooler import Pooler
-from .settings import Settings
 from .vip_manager import VipManager
 
 LEADERS_TIMEOUT_S = 300

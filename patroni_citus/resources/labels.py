@@ -8,7 +8,7 @@ from typing import Optional, TypedDict
 
 import pulumi
 
-from policies import conventions
+from .. import conventions
 
 
 class Label(TypedDict):

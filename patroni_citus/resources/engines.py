@@ -7,8 +7,8 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from . import render
-from .settings import Settings
+from ..config import Settings
+from ..plan import render
 
 IMAGE_CONTEXT = "images/patroni"  # relative to the project directory, where Pulumi runs
 

@@ -1,5 +1,5 @@
 """The typed settings model: frozen dataclasses that components take. Built and validated
-only by `components.settings.loader`."""
+only by `patroni_citus.config.loader`."""
 
 from __future__ import annotations
 
@@ -217,7 +217,7 @@ class PoolerSettings:
 @dataclass(frozen=True)
 class MonitoringSettings:
     """Prometheus with a PostgreSQL exporter beside every member and the alert rules of
-    components/render_monitoring.py."""
+    patroni_citus/plan/monitoring.py."""
 
     enabled: bool
     host_ip: str

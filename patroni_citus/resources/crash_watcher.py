@@ -8,12 +8,11 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_docker as docker
 
-from policies import conventions
-
-from . import render
+from .. import conventions
+from ..config import Settings
+from ..plan import render
 from .container_options import ContainerOptions
 from .engine_proxy import EngineProxy
-from .settings import Settings
 
 
 class CrashWatcher(pulumi.ComponentResource):

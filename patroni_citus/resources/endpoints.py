@@ -8,12 +8,11 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_docker as docker
 
-from policies import conventions
-
-from . import render_endpoints
+from .. import conventions
+from ..config import Settings
+from ..plan import endpoints as render_endpoints
 from .container_options import ContainerOptions, published_port
 from .engines import Engines
-from .settings import Settings
 
 
 class Endpoints(pulumi.ComponentResource):

@@ -9,15 +9,14 @@ from typing import Any, Optional
 import pulumi
 import pulumi_docker as docker
 
-from policies import conventions
-
+from .. import conventions
+from ..config import ServiceSettings, Settings
 from .container_options import ContainerOptions, published_port
 from .data_volume import data_volume
 from .engine_proxy import EngineProxy
 from .labels import docker_labels
-from .settings import ServiceSettings, Settings
 
-FLUENTD_CONF = Path(__file__).resolve().parent.parent / "images" / "fluentd" / "fluent.conf"
+FLUENTD_CONF = Path(__file__).resolve().parents[2] / "images" / "fluentd" / "fluent.conf"
 FLUENTD_PORT = 24224
 FLUENTD_LOG_DIR = "/fluentd/log"  # on the fluentd volume
 ADMINER_PORT = 8080

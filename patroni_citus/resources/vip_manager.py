@@ -8,12 +8,11 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_docker as docker
 
-from policies import conventions
-
-from . import render
+from .. import conventions
+from ..config import Settings
+from ..plan import render
 from .container_options import ContainerOptions
 from .patroni_citus_group import DeployedMember
-from .settings import Settings
 
 
 class VipManager(pulumi.ComponentResource):

@@ -10,8 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_docker as docker
 
-from policies import conventions
-
+from .. import conventions
 from .labels import docker_labels
 
 

@@ -9,11 +9,11 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from policies import conventions
-
-from . import render, render_endpoints
+from .. import conventions
+from ..config import Settings
+from ..plan import endpoints as render_endpoints
+from ..plan import render
 from .container_options import ContainerOptions, published_port
-from .settings import Settings
 
 WRITE_TIMEOUT_S = 300
 

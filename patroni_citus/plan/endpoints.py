@@ -8,11 +8,10 @@ import json
 import shlex
 from typing import Any, Optional, Sequence
 
-from policies import conventions
-
-from . import render_connections
+from .. import conventions
+from ..config import Settings
+from . import connections as render_connections
 from .render import MEMBER_CONFIG, Credentials
-from .settings import Settings
 
 # How fast HAProxy follows Patroni: an UP server is checked every second, a changing or DOWN
 # one every half second, and two failed answers in a row take it out. Patroni's own example

@@ -7,10 +7,9 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from policies import conventions
-
+from .. import conventions
+from ..config import Settings
 from .labels import docker_labels
-from .settings import Settings
 
 
 def data_volume(

@@ -9,12 +9,11 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from policies import conventions
-
-from . import render
+from .. import conventions
+from ..config import Settings
+from ..plan import render
 from .container_options import ContainerOptions
 from .labels import docker_labels
-from .settings import Settings
 
 PROXY_CONFIG_PATH = "/etc/pc-engine-proxy/haproxy.cfg"  # in the image: its root is read-only
 # Like the observability services: up before the cluster's containers, never logging to

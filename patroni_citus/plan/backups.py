@@ -1,16 +1,15 @@
 """Pure rendering of backups and point-in-time recovery with pgBackRest: pgbackrest.conf, the
 schedule pc-backup reads (images/patroni/pc-backup) and the pieces of Patroni's configuration
 that archive WAL, build replicas from the repository and bootstrap a restored cluster. No
-Pulumi here; components/render.py merges these into each member's files."""
+Pulumi here; patroni_citus/plan/render.py merges these into each member's files."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Optional
 
-from policies import conventions
-
-from .settings import Group, RestoreSettings, Settings
+from .. import conventions
+from ..config import Group, RestoreSettings, Settings
 
 PGBACKREST = "/usr/bin/pgbackrest"
 # WAL of an idle primary still reaches the repository within this: the recovery point a lost

@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi.runtime import config as runtime_config
 
-from .settings import (
+from . import (
     CONFIG_NAMESPACE,
     PASSWORD_KEYS,
     Settings,

@@ -8,13 +8,12 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from policies import conventions
-
-from . import render
+from .. import conventions
+from ..config import Settings
+from ..plan import render
 from .container_options import ContainerOptions
 from .data_volume import data_volume
 from .engines import Engines
-from .settings import Settings
 
 # Bounds the wait for a (re)created member to serve.
 READY_TIMEOUT_S = 300

@@ -1,6 +1,6 @@
 """Validates a stack's config and builds the frozen settings, reporting every problem at once.
 
-`load_settings` takes any mapping (the Pulumi adapter is `components.config`), so every rule
+`load_settings` takes any mapping (the Pulumi adapter is `patroni_citus.config.stack`), so every rule
 is testable without Pulumi. Each problem names the key, the value (redacted where the key or
 its section is secret) and the rule.
 """
@@ -12,10 +12,8 @@ import ipaddress
 import re
 from typing import Any, Callable, Mapping, Optional, TypeVar
 
-from policies import conventions
-
-from .. import versions
-from . import addressing, checks
+from .. import conventions
+from . import addressing, checks, versions
 from .addressing import MAX_ETCD_MEMBERS, MAX_GROUP_MEMBERS, MAX_WORKER_GROUPS
 from .hosts import is_loopback, place, read_engines
 from .model import (
@@ -666,7 +664,7 @@ def _check_cross_rules(
 
 
 def _check_backup_parameters(patroni: PatroniSettings, problems: list[str]) -> None:
-    """With backups on, the program owns WAL archiving (components/render_backups.py)."""
+    """With backups on, the program owns WAL archiving (patroni_citus/plan/backups.py)."""
     for name, value in patroni.parameters.items():
         if name in BACKUP_MANAGED:
             problems.append(

@@ -9,13 +9,13 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from policies import conventions
-
-from . import render, render_monitoring
+from .. import conventions
+from ..config import Settings
+from ..plan import monitoring as render_monitoring
+from ..plan import render
 from .container_options import ContainerOptions, published_port
 from .data_volume import data_volume
 from .patroni_citus_group import DeployedMember
-from .settings import Settings
 
 # Bounds the writing of a member's exporter credentials (the member is ready by then).
 EXPORTER_TIMEOUT_S = 120

@@ -10,13 +10,12 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from policies import conventions
-
-from . import render
+from .. import conventions
+from ..config import Group, Member, Settings
+from ..plan import render
 from .container_options import ContainerOptions
 from .data_volume import data_volume
 from .engines import Engines
-from .settings import Group, Member, Settings
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
     def _repository_mount(
         plan: _ContainerPlan, repository: Optional[pulumi.Input[str]]
     ) -> list[docker.ContainerVolumeArgs]:
-        """pgBackRest's repository (components/backups.py), shared by every member: whichever
+        """pgBackRest's repository (patroni_citus/resources/backups.py), shared by every member: whichever
         leads archives WAL and takes backups into it, a new replica restores from it."""
         if "backup_repository" not in plan.spec:
             return []

@@ -8,10 +8,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies import conventions
-
+from .. import conventions
+from ..config import Settings
 from .render import Credentials
-from .settings import Settings
 
 # Where the Prometheus container finds what the component uploads.
 CONFIG_DIR = "/etc/pc-prometheus"

@@ -1,12 +1,18 @@
-"""patroni-citus: a Patroni + Citus cluster on Docker, one stack per environment."""
+"""patroni-citus: a Patroni + Citus cluster on Docker, one stack per environment.
+
+Stack config -> validated settings (patroni_citus.config) -> a plain plan
+(patroni_citus.plan) -> the resources that declare it (patroni_citus.resources)."""
 
 import pulumi
 
-from patroni_citus import PatroniCitusCluster
+from patroni_citus import PatroniCitusCluster, PatroniCitusClusterArgs
 from patroni_citus.config.stack import read_settings
+from patroni_citus.plan.cluster import plan_cluster
 
 settings = read_settings()
-cluster = PatroniCitusCluster(settings.cluster.scope, settings)
+cluster = PatroniCitusCluster(
+    settings.cluster.scope, PatroniCitusClusterArgs(plan=plan_cluster(settings))
+)
 
 pulumi.export("vip", cluster.vip)
 pulumi.export("coordinator", cluster.coordinator)

@@ -6,6 +6,7 @@ Pulumi here; patroni_citus/plan/render.py merges these into each member's files.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from .. import conventions
@@ -143,3 +144,36 @@ def restore_bootstrap(settings: Settings, group: Group) -> dict[str, Any]:
         # pgBackRest's default is to pause; Patroni waits for the end of recovery.
         method["target-action"] = "promote"
     return {"method": "pitr", "pitr": method}
+
+
+# --- the Backups component's plan ------------------------------------------------------------
+
+# The exporter runs `pgbackrest info` this often (seconds): the age it reports is at most this
+# stale, far below any backup interval (at least 60 s).
+EXPORTER_COLLECT_INTERVAL_S = 30
+
+
+@dataclass(frozen=True)
+class BackupsPlan:
+    scope: str
+    repository_volume: str
+    # A restored cluster declares no volume: it mounts its source's repository.
+    creates_repository: bool
+    stanzas: tuple[str, ...]  # only this cluster's: a restored cluster shares the repository
+    exporter_name: str
+
+    @property
+    def exporter_address(self) -> str:
+        return f"{self.exporter_name}:{conventions.PGBACKREST_EXPORTER_PORT}"
+
+
+def plan_backups(settings: Settings) -> BackupsPlan:
+    scope = settings.cluster.scope
+    backups = settings.backups
+    return BackupsPlan(
+        scope=scope,
+        repository_volume=backups.repository_volume,
+        creates_repository=backups.restore is None,
+        stanzas=tuple(own_stanza(settings, group) for group in settings.groups),
+        exporter_name=f"{scope}-backup-exporter",
+    )

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any, Optional, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from .. import conventions
 from ..config import Settings
 from . import connections as render_connections
+from . import render
 from .render import MEMBER_CONFIG, Credentials
 
 # How fast HAProxy follows Patroni: an UP server is checked every second, a changing or DOWN
@@ -282,3 +285,95 @@ def pooler_files(settings: Settings, instance: int, credentials: Credentials) ->
 def pooler_write_command(container: str, timeout_s: int) -> str:
     return shlex.join([*MEMBER_CONFIG, "--timeout", str(timeout_s), "service-write",
                        "--container", container])  # fmt: skip
+
+
+# --- the service layer's plan ----------------------------------------------------------------
+
+# Bounds writing a PgBouncer instance's files.
+POOLER_WRITE_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class HaproxyPlan:
+    container_name: str
+    address: str  # on the cluster network
+    host_ip: str  # where its ports are published
+    read_write_port: int
+    read_only_port: int
+    host: Optional[str]  # the host label, with several engines
+
+
+@dataclass(frozen=True)
+class EndpointsPlan:
+    scope: str
+    config: str  # HAProxy's configuration, the same for every instance
+    instances: tuple[HaproxyPlan, ...]
+    read_write: Mapping[str, Any]  # the outputs
+    read_only: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PgBouncerPlan:
+    container_name: str
+    address: str
+    host_ip: str
+    port: int
+    write_command: str
+    files: Callable[[Credentials], str]  # the auth_file holds a password: known at deploy
+
+
+@dataclass(frozen=True)
+class PoolerPlan:
+    scope: str
+    auth_user: str  # the healthcheck logs in as it
+    instances: tuple[PgBouncerPlan, ...]  # instance i in front of HAProxy instance i
+    endpoint: Mapping[str, Any]  # the output
+    run_env: Optional[Mapping[str, str]]
+
+
+def plan_endpoints(settings: Settings) -> EndpointsPlan:
+    e = settings.endpoints
+    instances = []
+    for i in range(e.instances):
+        name = settings.service_name("haproxy", i)
+        read_write, read_only = e.host_ports(i)
+        instances.append(
+            HaproxyPlan(
+                container_name=name,
+                address=str(settings.service_address("haproxy", i)),
+                host_ip=settings.endpoint_host_ip(i),
+                read_write_port=read_write,
+                read_only_port=read_only,
+                host=settings.hosts.label_of(name),
+            )
+        )
+    return EndpointsPlan(
+        scope=settings.cluster.scope,
+        config=haproxy_config(settings),
+        instances=tuple(instances),
+        read_write=endpoint_outputs(settings, read_only=False),
+        read_only=endpoint_outputs(settings, read_only=True),
+    )
+
+
+def plan_pooler(settings: Settings) -> PoolerPlan:
+    instances = []
+    for i in range(settings.endpoints.instances):
+        name = settings.service_name("pgbouncer", i)
+        instances.append(
+            PgBouncerPlan(
+                container_name=name,
+                address=str(settings.service_address("pgbouncer", i)),
+                host_ip=settings.pooler.host_ip,
+                port=pooler_port(settings, i),
+                write_command=pooler_write_command(name, POOLER_WRITE_TIMEOUT_S),
+                files=partial(pooler_files, settings, i),
+            )
+        )
+    return PoolerPlan(
+        scope=settings.cluster.scope,
+        auth_user=settings.pooler.auth_user,
+        instances=tuple(instances),
+        endpoint=pooler_outputs(settings),
+        run_env=render.engines_environment(settings),
+    )

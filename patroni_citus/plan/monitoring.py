@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, Callable, Optional
 
 from .. import conventions
 from ..config import Settings
+from . import render
 from .render import Credentials
+from .volumes import VolumePlan, volume_plan
 
 # Where the Prometheus container finds what the component uploads.
 CONFIG_DIR = "/etc/pc-prometheus"
@@ -351,4 +354,75 @@ def exporter_files(settings: Settings, credentials: Credentials) -> str:
             [conventions.POSTGRES_EXPORTER_USER_PATH, settings.monitoring.user],
             [conventions.POSTGRES_EXPORTER_PASSWORD_PATH, credentials.monitoring],
         ]
+    )
+
+
+# --- the Monitoring component's plan ---------------------------------------------------------
+
+# Bounds the writing of a member's exporter credentials (the member is ready by then).
+EXPORTER_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class ExporterPlan:
+    member: str
+    write_command: str
+    # Monitoring switched off: pc-exporter stops the exporter once its files are gone.
+    remove_command: str
+
+
+@dataclass(frozen=True)
+class PrometheusPlan:
+    container_name: str
+    address: str  # on the cluster network
+    volume: VolumePlan
+    command: tuple[str, ...]
+    config: str  # YAML, uploaded to CONFIG_FILE
+    rules: str  # YAML, uploaded to RULES_FILE
+    host_ip: str
+    host_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host_ip}:{self.host_port}"
+
+
+@dataclass(frozen=True)
+class MonitoringPlan:
+    scope: str
+    exporters: tuple[ExporterPlan, ...]
+    exporter_files: Callable[[Credentials], str]  # the same for every member
+    prometheus: PrometheusPlan
+    run_env: Optional[dict[str, str]]
+
+
+def plan_monitoring(settings: Settings) -> MonitoringPlan:
+    scope = settings.cluster.scope
+    monitoring = settings.monitoring
+    paths = [conventions.POSTGRES_EXPORTER_USER_PATH, conventions.POSTGRES_EXPORTER_PASSWORD_PATH]
+    exporters = tuple(
+        ExporterPlan(
+            member=m.name,
+            write_command=render.member_write_command(m.name, EXPORTER_TIMEOUT_S, files_only=True),
+            remove_command=render.member_remove_command(m.name, paths),
+        )
+        for g in settings.groups
+        for m in g.members
+    )
+    prometheus = PrometheusPlan(
+        container_name=f"{scope}-prometheus",
+        address=str(settings.service_address("prometheus")),
+        volume=volume_plan(settings, f"{scope}-prometheus-data", conventions.ROLE_PROMETHEUS),
+        command=tuple(prometheus_command(settings)),
+        config=render.to_yaml(prometheus_config(settings)),
+        rules=render.to_yaml(alert_rules(settings)),
+        host_ip=monitoring.host_ip,
+        host_port=monitoring.host_port,
+    )
+    return MonitoringPlan(
+        scope=scope,
+        exporters=exporters,
+        exporter_files=partial(exporter_files, settings),
+        prometheus=prometheus,
+        run_env=render.engines_environment(settings),
     )

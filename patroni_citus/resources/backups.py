@@ -4,19 +4,24 @@ patroni_citus/plan/backups.py; the members mount the repository (PatroniCitusGro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
 
 from .. import conventions
-from ..config import Settings
+from ..plan.backups import EXPORTER_COLLECT_INTERVAL_S, BackupsPlan
 from .container_options import ContainerOptions
 from .labels import docker_labels
 
-# The exporter runs `pgbackrest info` this often (seconds): the age it reports is at most this
-# stale, far below any backup interval (at least 60 s).
-COLLECT_INTERVAL_S = 30
+
+@dataclass(frozen=True)
+class BackupsArgs:
+    plan: BackupsPlan
+    network: docker.Network
+    image: pulumi.Input[str]
+    container_options: ContainerOptions
 
 
 class Backups(pulumi.ComponentResource):
@@ -31,51 +36,38 @@ class Backups(pulumi.ComponentResource):
     repository: pulumi.Output[str]
     exporter_address: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        network: docker.Network,
-        image: pulumi.Input[str],
-        *,
-        container_options: ContainerOptions,
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
+    def __init__(self, name: str, args: BackupsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("patroni-citus:index:Backups", name, None, opts)
-        scope = settings.cluster.scope
-        backups = settings.backups
-        repository: pulumi.Input[str] = backups.repository_volume
+        plan = args.plan
+        scope = plan.scope
+        repository: pulumi.Input[str] = plan.repository_volume
         self.volume: Optional[docker.Volume] = None
-        if backups.restore is None:
+        if plan.creates_repository:
             self.volume = docker.Volume(
                 f"{name}-repository",
-                name=backups.repository_volume,
+                name=plan.repository_volume,
                 labels=docker_labels(scope, conventions.ROLE_BACKUP_EXPORTER, retain=True),
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
             repository = self.volume.name
         self.repository = pulumi.Output.from_input(repository)
 
-        container_name = f"{scope}-backup-exporter"
-        stanzas = [
-            backups.stanza(scope, group.number, settings.citus.enabled) for group in settings.groups
-        ]
         port = conventions.PGBACKREST_EXPORTER_PORT
-        self.exporter = container_options.container(
+        self.exporter = args.container_options.container(
             f"{name}-exporter",
             parent=self,
             scope=scope,
             role=conventions.ROLE_BACKUP_EXPORTER,
-            name=container_name,
-            image=image,
+            name=plan.exporter_name,
+            image=args.image,
             healthcheck=conventions.http_healthcheck(f"http://127.0.0.1:{port}/"),
             labels={"data_path": conventions.PGBACKREST_REPO_MOUNT},
             command=[
                 "prometheus-pgbackrest-exporter",
                 f"--web.listen-address=:{port}",
-                f"--collect.interval={COLLECT_INTERVAL_S}",
+                f"--collect.interval={EXPORTER_COLLECT_INTERVAL_S}",
                 # Only this cluster's stanzas: a restored cluster shares the repository.
-                *(f"--backrest.stanza-include={stanza}" for stanza in stanzas),
+                *(f"--backrest.stanza-include={stanza}" for stanza in plan.stanzas),
                 # No configuration file: pgbackrest info takes these from the environment.
                 "--backrest.config=/dev/null",
             ],
@@ -84,7 +76,7 @@ class Backups(pulumi.ComponentResource):
                 "PGBACKREST_LOG_LEVEL_FILE=off",
                 "PGBACKREST_LOG_LEVEL_CONSOLE=warn",
             ],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name)],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network.name)],
             volumes=[
                 docker.ContainerVolumeArgs(
                     volume_name=repository,
@@ -95,7 +87,7 @@ class Backups(pulumi.ComponentResource):
             user="postgres",
             locked_down=True,
         )
-        self.exporter_address = pulumi.Output.from_input(f"{container_name}:{port}")
+        self.exporter_address = pulumi.Output.from_input(plan.exporter_address)
         self.register_outputs(
             {"repository": self.repository, "exporter_address": self.exporter_address}
         )

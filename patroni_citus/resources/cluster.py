@@ -1,9 +1,12 @@
-"""PatroniCitusCluster: the whole deployment of one stack, composed from the other components."""
+"""PatroniCitusCluster: the whole deployment of one stack, composed from the other components.
+
+Its constructor is the table of contents: one line per feature, in the order the features
+depend on each other, each switched on by its plan; the body of each is its own component."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 import pulumi
@@ -11,30 +14,31 @@ import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_random as random
 
-from ..config import Settings
-from ..plan import endpoints as render_endpoints
-from ..plan import monitoring as render_monitoring
 from ..plan import render
-from .backups import Backups
-from .crash_watcher import CrashWatcher
-from .endpoints import Endpoints
-from .engine_proxy import EngineProxy
+from ..plan.cluster import ClusterPlan, CredentialsPlan, NetworkPlan
+from .backups import Backups, BackupsArgs
+from .container_options import ContainerOptions
+from .crash_watcher import CrashWatcher, CrashWatcherArgs
+from .endpoints import Endpoints, EndpointsArgs
+from .engine_proxy import EngineProxy, EngineProxyArgs
 from .engines import Engines
-from .etcd_cluster import EtcdCluster
+from .etcd_cluster import EtcdCluster, EtcdClusterArgs
 from .labels import docker_labels
-from .monitoring import Monitoring
-from .observability import Observability
-from .patroni_citus_group import PatroniCitusGroup
-from .pooler import Pooler
-from .vip_manager import VipManager
+from .monitoring import Monitoring, MonitoringArgs
+from .observability import Observability, ObservabilityArgs
+from .patroni_citus_group import DeployedMember, PatroniCitusGroup, PatroniCitusGroupArgs
+from .pooler import Pooler, PoolerArgs
+from .vip_manager import VipManager, VipManagerArgs
 
-LEADERS_TIMEOUT_S = 300
-PASSWORDS_TIMEOUT_S = 300
-OVERLAY_RELEASE_TIMEOUT_S = 120
+
+@dataclass(frozen=True)
+class PatroniCitusClusterArgs:
+    plan: ClusterPlan  # patroni_citus.plan.plan_cluster(settings)
 
 
 class PatroniCitusCluster(pulumi.ComponentResource):
-    """Image, network, passwords, etcd, every Patroni group, the VIP, and the leaders probe."""
+    """Image, network, passwords, etcd, every Patroni group, the VIP, the service layer, and
+    the leaders probe."""
 
     vip: pulumi.Output[Optional[str]]
     coordinator: pulumi.Output[dict[str, Any]]
@@ -52,255 +56,328 @@ class PatroniCitusCluster(pulumi.ComponentResource):
     prometheus_url: pulumi.Output[Optional[str]]
 
     def __init__(
-        self, name: str, settings: Settings, opts: Optional[pulumi.ResourceOptions] = None
+        self,
+        name: str,
+        args: PatroniCitusClusterArgs,
+        opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("patroni-citus:index:PatroniCitusCluster", name, None, opts)
-        scope = settings.cluster.scope
-
-        engines = Engines(name, settings, parent=self)
+        plan = args.plan
+        self._name = name
+        self._plan = plan
+        self._engines = Engines(name, plan.engines, parent=self)
         # A one-engine stack's children all go to its engine; with several, each container
         # names its engine's provider.
-        child = pulumi.ResourceOptions(parent=self, providers=engines.inherited)
-        run_env = render.engines_environment(settings)
+        self._child = pulumi.ResourceOptions(parent=self, providers=self._engines.inherited)
 
-        network_labels: dict[str, object] = {"member_range": settings.network.member_range}
-        if settings.vip.enabled:
-            network_labels["vip"] = settings.vip.address
-        network = docker.Network(
-            f"{name}-net",
-            name=settings.network.name,
-            # Several engines share an overlay network of their Swarm; attachable, so the
-            # program's plain containers (not Swarm services) join it with fixed addresses.
-            driver="overlay" if engines.several else "bridge",
-            attachable=True if engines.several else None,
-            ipam_configs=[
-                docker.NetworkIpamConfigArgs(
-                    subnet=str(settings.network.subnet), gateway=str(settings.network.gateway)
-                )
-            ],
-            labels=docker_labels(scope, None, **network_labels),
+        self._network = self._cluster_network(plan.network)
+        self._credentials = self._passwords(plan.credentials)
+        engine = self._engine_proxy() if plan.engine_proxy else None
+        # Before every other container: with fluentd on, they log to it.
+        self.observability = self._observability(engine)
+        self._options = self._container_options(plan.network)
+        etcd = self._etcd()
+        set_passwords = self._set_passwords(etcd)
+        self.backups = self._backups() if plan.backups else None
+        groups = self._groups([*etcd.containers, *etcd.ready, set_passwords])
+        deployed = [m for g in groups for m in g.deployed_members]
+        vip = self._vip(groups, etcd) if plan.vip else None
+        if plan.crash_watcher:
+            self._crash_watcher(engine, etcd)
+        self.service_roles = self._service_roles(deployed) if plan.service_roles else None
+        endpoints = self._endpoints() if plan.endpoints else None
+        pooler = self._pooler(endpoints) if plan.pooler else None
+        self.monitoring = self._monitoring(deployed) if plan.monitoring else None
+        probe = self._group_leaders(deployed, vip.containers if vip else [])
+
+        self._outputs(etcd, probe, endpoints, pooler)
+
+    # --- the features, in the order above --------------------------------------------------
+
+    def _cluster_network(self, plan: NetworkPlan) -> docker.Network:
+        return docker.Network(
+            f"{self._name}-net",
+            name=plan.name,
+            driver="overlay" if plan.overlay else "bridge",
+            attachable=True if plan.overlay else None,
+            ipam_configs=[docker.NetworkIpamConfigArgs(subnet=plan.subnet, gateway=plan.gateway)],
+            labels=docker_labels(self._plan.scope, None, **plan.labels),
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(provider=engines.network_provider)
+                self._child, pulumi.ResourceOptions(provider=self._engines.network_provider)
             ),
         )
 
-        credentials = self._credentials(name, settings, child)
+    def _passwords(self, plan: CredentialsPlan) -> pulumi.Output[render.Credentials]:
+        """Every password: the supplied secret, or one generated and kept in the state."""
 
-        engine: Optional[EngineProxy] = None
-        if settings.engine_proxy_needed:
-            engine = EngineProxy(
-                f"{name}-engine", settings, engines.only_image, network, opts=child
-            )
+        def password(key: str, supplied: Optional[str], used: bool = True) -> pulumi.Output[str]:
+            if not used:
+                return pulumi.Output.from_input("")
+            if supplied is not None:
+                return pulumi.Output.secret(supplied)
+            return random.RandomPassword(
+                f"{self._name}-{key}-password", length=32, special=False, opts=self._child
+            ).result
 
-        # Declared before every other container: with observability on, they log to fluentd.
-        self.observability = Observability(
-            f"{name}-observability", settings, network, engine, opts=child
-        )
-        container_options = self.observability.container_options
-        manager = settings.hosts.manager
-        if manager is not None:
-            # Deleted after every container, before the network (README, "Several hosts").
-            release = command.local.Command(
-                f"{name}-net-release",
-                create="true",
-                delete=render.overlay_release_command(settings, OVERLAY_RELEASE_TIMEOUT_S),
-                environment=manager.cli_environment(),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[network]),
-            )
-            container_options = dataclasses.replace(
-                container_options, depends_on=(*container_options.depends_on, release)
-            )
+        given = plan.supplied
+        return pulumi.Output.all(
+            password("superuser", given.superuser),
+            password("replication", given.replication),
+            password("rest-api", given.rest_api),
+            password("application", given.application, plan.pooled),
+            password("pooler-auth", given.pooler_auth, plan.pooled),
+            password("monitoring", given.monitoring, plan.monitored),
+        ).apply(lambda values: render.Credentials(*values))
 
-        etcd = EtcdCluster(
-            f"{name}-etcd",
-            settings,
-            network,
-            self._etcd_images(name, settings, engines, child),
-            engines,
-            container_options=container_options,
-            opts=child,
+    def _engine_proxy(self) -> EngineProxy:
+        assert self._plan.engine_proxy is not None
+        return EngineProxy(
+            f"{self._name}-engine",
+            EngineProxyArgs(self._plan.engine_proxy, self._engines.only_image, self._network),
+            opts=self._child,
         )
 
-        # Before every member (so on the first `up` before any container exists, and on a
-        # rotation before any member's files change): a new password must be the role's
-        # before a standby reconnects with it (scripts/member_config.py passwords).
-        def password_environment(c: render.Credentials) -> dict[str, str]:
+    def _observability(self, engine: Optional[EngineProxy]) -> Observability:
+        return Observability(
+            f"{self._name}-observability",
+            ObservabilityArgs(self._plan.observability, self._network, engine),
+            opts=self._child,
+        )
+
+    def _container_options(self, network: NetworkPlan) -> ContainerOptions:
+        """What every cluster container shares; with a Swarm, also the wait for the overlay
+        network's release command, so it is deleted after every container."""
+        options = self.observability.container_options
+        if network.release_command is None:
+            return options
+        release = command.local.Command(
+            f"{self._name}-net-release",
+            create="true",
+            delete=network.release_command,
+            environment=network.release_environment,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self._network]),
+        )
+        return replace(options, depends_on=(*options.depends_on, release))
+
+    def _etcd(self) -> EtcdCluster:
+        return EtcdCluster(
+            f"{self._name}-etcd",
+            EtcdClusterArgs(
+                self._plan.etcd,
+                self._network,
+                self._etcd_images(),
+                self._engines,
+                self._options,
+            ),
+            opts=self._child,
+        )
+
+    def _etcd_images(self) -> Callable[[str], pulumi.Input[str]]:
+        """Each etcd member's image: the project image of its engine, or etcd.image pulled
+        onto every engine that runs a member."""
+        reference = self._plan.etcd.image
+        engines = self._engines
+        if reference is None:
+            return engines.image_of
+        pulled: dict[Optional[str], pulumi.Output[str]] = {}
+        for member in self._plan.etcd.members:
+            host = engines.host_of(member.name)
+            if host not in pulled:
+                pulled[host] = docker.RemoteImage(
+                    f"{self._name}-etcd-image"
+                    if not engines.several
+                    else f"{self._name}-etcd-image-{host}",
+                    name=reference,
+                    keep_locally=True,
+                    opts=pulumi.ResourceOptions.merge(
+                        self._child, pulumi.ResourceOptions(provider=engines.provider(host))
+                    ),
+                ).image_id
+        return lambda container: pulled[engines.host_of(container)]
+
+    def _set_passwords(self, etcd: EtcdCluster) -> command.local.Command:
+        """Before every member (so on the first `up` before any container exists, and on a
+        rotation before any member's files change): a new password must be the role's before
+        a standby reconnects with it (scripts/member_config.py passwords)."""
+        run_env = self._plan.run_env
+
+        def environment(c: render.Credentials) -> dict[str, str]:
             return {
                 **(run_env or {}),
                 "PC_SUPERUSER_PASSWORD": c.superuser,
                 "PC_REPLICATION_PASSWORD": c.replication,
             }
 
-        environment: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
-            credentials.apply(password_environment)
+        secret_env: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            self._credentials.apply(environment)
         )
-        passwords = command.local.Command(
-            f"{name}-passwords",
-            create=render.passwords_command(settings, PASSWORDS_TIMEOUT_S),
-            environment=environment,
+        return command.local.Command(
+            f"{self._name}-passwords",
+            create=self._plan.credentials.set_command,
+            environment=secret_env,
             opts=pulumi.ResourceOptions(parent=self, depends_on=etcd.ready),
         )
 
-        # Before the members, which mount its repository.
-        self.backups: Optional[Backups] = None
-        if settings.backups.enabled:
-            self.backups = Backups(
-                f"{name}-backups",
-                settings,
-                network,
-                engines.only_image,
-                container_options=container_options,
-                opts=child,
-            )
-        repository = self.backups.repository if self.backups is not None else None
+    def _backups(self) -> Backups:
+        """Before the members, which mount its repository."""
+        assert self._plan.backups is not None
+        return Backups(
+            f"{self._name}-backups",
+            BackupsArgs(self._plan.backups, self._network, self._engines.only_image, self._options),
+            opts=self._child,
+        )
 
+    def _groups(self, depends_on: list[pulumi.Resource]) -> list[PatroniCitusGroup]:
+        """One group after the other: a rolling change never waits on more members at once
+        than `pulumi up --parallel` (4 x CPUs by default) can run."""
+        repository = self.backups.repository if self.backups is not None else None
         groups: list[PatroniCitusGroup] = []
-        for group in settings.groups:
-            # One group after the other: a rolling change never waits on more members at once
-            # than `pulumi up --parallel` (4 x CPUs by default) can run.
+        for plan in self._plan.groups:
             before = [m.ready for m in groups[-1].deployed_members] if groups else []
             groups.append(
                 PatroniCitusGroup(
-                    f"{name}-{group.label}",
-                    settings,
-                    group,
-                    network,
-                    engines,
-                    credentials,
-                    container_options=container_options,
-                    depends_on=[*etcd.containers, *etcd.ready, passwords, *before],
-                    coordinator=groups[0].deployed_members if groups else (),
-                    backup_repository=repository,
-                    opts=child,
+                    f"{self._name}-{plan.label}",
+                    PatroniCitusGroupArgs(
+                        plan,
+                        self._network,
+                        self._engines,
+                        self._credentials,
+                        self._options,
+                        depends_on=[*depends_on, *before],
+                        coordinator=groups[0].deployed_members if groups else (),
+                        backup_repository=repository,
+                    ),
+                    opts=self._child,
                 )
             )
+        return groups
 
-        sidecars: list[docker.Container] = []
-        if settings.vip.enabled:
-            vip = VipManager(
-                f"{name}-vip",
-                settings,
-                groups[settings.vip.group].deployed_members,
-                engines.only_image,
-                container_options=container_options,
+    def _vip(self, groups: list[PatroniCitusGroup], etcd: EtcdCluster) -> VipManager:
+        assert self._plan.vip is not None
+        return VipManager(
+            f"{self._name}-vip",
+            VipManagerArgs(
+                self._plan.vip,
+                groups[self._plan.vip_group].deployed_members,
+                self._engines.only_image,
+                self._options,
                 depends_on=etcd.containers,
-                opts=child,
-            )
-            sidecars = vip.containers
+            ),
+            opts=self._child,
+        )
 
-        if settings.crash_watcher.enabled:
-            assert engine is not None  # settings.engine_proxy_needed
-            CrashWatcher(
-                f"{name}-crash-watcher",
-                settings,
-                network,
+    def _crash_watcher(self, engine: Optional[EngineProxy], etcd: EtcdCluster) -> CrashWatcher:
+        assert self._plan.crash_watcher is not None and engine is not None  # planned together
+        return CrashWatcher(
+            f"{self._name}-crash-watcher",
+            CrashWatcherArgs(
+                self._plan.crash_watcher,
+                self._network,
                 engine,
-                engines.only_image,
-                container_options=container_options,
+                self._engines.only_image,
+                self._options,
                 depends_on=etcd.containers,
-                opts=child,
-            )
+            ),
+            opts=self._child,
+        )
 
-        deployed = [m for g in groups for m in g.deployed_members]
-        # What the service layer logs in as: created once every member is ready, changed
-        # before anything that uses a role is reconfigured.
-        self.service_roles: Optional[command.local.Command] = None
-        if settings.pooler.enabled or settings.monitoring.enabled:
+    def _service_roles(self, deployed: list[DeployedMember]) -> command.local.Command:
+        """What the service layer logs in as: created once every member is ready, changed
+        before anything that uses a role is reconfigured."""
+        plan = self._plan.service_roles
+        assert plan is not None
+        run_env = self._plan.run_env
 
-            def roles_environment(c: render.Credentials) -> dict[str, str]:
-                roles = json.dumps(render.service_roles(settings, c))
-                return {**(run_env or {}), "PC_SERVICE_ROLES": roles}
+        def environment(c: render.Credentials) -> dict[str, str]:
+            return {**(run_env or {}), "PC_SERVICE_ROLES": json.dumps(plan.roles(c))}
 
-            roles_env: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
-                credentials.apply(roles_environment)
-            )
-            self.service_roles = command.local.Command(
-                f"{name}-service-roles",
-                create=render.service_roles_command(settings, PASSWORDS_TIMEOUT_S),
-                environment=roles_env,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[m.ready for m in deployed]),
-            )
-        endpoints: Optional[Endpoints] = None
-        if settings.endpoints.enabled:
-            endpoints = Endpoints(
-                f"{name}-endpoints",
-                settings,
-                network,
-                engines,
-                container_options=container_options,
-                opts=child,
-            )
-        pooler: Optional[Pooler] = None
-        if settings.pooler.enabled:
-            # The settings refuse a pooler without endpoints; roles exist whenever it is on.
-            assert endpoints is not None and self.service_roles is not None
-            pooler = Pooler(
-                f"{name}-pooler",
-                settings,
-                network,
-                engines.only_image,
-                credentials,
+        secret_env: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            self._credentials.apply(environment)
+        )
+        return command.local.Command(
+            f"{self._name}-service-roles",
+            create=plan.command,
+            environment=secret_env,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[m.ready for m in deployed]),
+        )
+
+    def _endpoints(self) -> Endpoints:
+        assert self._plan.endpoints is not None
+        return Endpoints(
+            f"{self._name}-endpoints",
+            EndpointsArgs(self._plan.endpoints, self._network, self._engines, self._options),
+            opts=self._child,
+        )
+
+    def _pooler(self, endpoints: Optional[Endpoints]) -> Pooler:
+        # The settings refuse a pooler without endpoints; roles exist whenever it is on.
+        assert self._plan.pooler is not None
+        assert endpoints is not None and self.service_roles is not None
+        return Pooler(
+            f"{self._name}-pooler",
+            PoolerArgs(
+                self._plan.pooler,
+                self._network,
+                self._engines.only_image,
+                self._credentials,
                 endpoints.containers,
                 self.service_roles,
-                container_options=container_options,
-                opts=child,
-            )
-        self.monitoring: Optional[Monitoring] = None
-        if settings.monitoring.enabled:
-            assert self.service_roles is not None  # created with monitoring on
-            self.monitoring = Monitoring(
-                f"{name}-monitoring",
-                settings,
-                network,
-                engines.only_image,
-                credentials,
+                self._options,
+            ),
+            opts=self._child,
+        )
+
+    def _monitoring(self, deployed: list[DeployedMember]) -> Monitoring:
+        assert self._plan.monitoring is not None
+        assert self.service_roles is not None  # planned with monitoring on
+        return Monitoring(
+            f"{self._name}-monitoring",
+            MonitoringArgs(
+                self._plan.monitoring,
+                self._network,
+                self._engines.only_image,
+                self._credentials,
                 deployed,
                 self.service_roles,
-                container_options=container_options,
+                self._options,
                 metrics_network=self.observability.metrics_network,
-                opts=child,
-            )
-        patroni_containers = [m.container for m in deployed]
-        probe = command.local.Command(
-            f"{name}-group-leaders",
-            create=render.group_leaders_command(
-                settings, [m.name for m in groups[0].deployed_members], LEADERS_TIMEOUT_S
             ),
-            # Asked again whenever a member is replaced.
-            triggers=[c.id for c in patroni_containers],
-            environment=run_env,
+            opts=self._child,
+        )
+
+    def _group_leaders(
+        self, deployed: list[DeployedMember], sidecars: list[docker.Container]
+    ) -> command.local.Command:
+        """The probe behind the `groupLeaders` output, asked again whenever a member is
+        replaced."""
+        return command.local.Command(
+            f"{self._name}-group-leaders",
+            create=self._plan.group_leaders_command,
+            triggers=[m.container.id for m in deployed],
+            environment=self._plan.run_env,
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[*(m.ready for m in deployed), *sidecars]
             ),
         )
 
-        self.vip = pulumi.Output.from_input(
-            str(settings.vip.address) if settings.vip.enabled else None
-        )
-        self.coordinator = pulumi.Output.from_input(render_endpoints.coordinator_outputs(settings))
+    def _outputs(
+        self,
+        etcd: EtcdCluster,
+        probe: command.local.Command,
+        endpoints: Optional[Endpoints],
+        pooler: Optional[Pooler],
+    ) -> None:
+        planned = self._plan.outputs
+        credentials = self._credentials
+        self.vip = pulumi.Output.from_input(planned.vip)
+        self.coordinator = pulumi.Output.from_input(dict(planned.coordinator))
         self.coordinator_password = pulumi.Output.secret(credentials.apply(lambda c: c.superuser))
         self.etcd_endpoints = etcd.client_endpoints
-        # What an operator's tool needs to read the cluster's state from etcd itself.
-        self.dcs = pulumi.Output.from_input(
-            {
-                "api": settings.etcd.api,
-                "prefix": settings.dcs_prefix,
-                "leaderKeys": {
-                    str(g.number): settings.leader_key(g.number) for g in settings.groups
-                },
-            }
-        )
-        self.citus = pulumi.Output.from_input(settings.citus.enabled)
-        self.members = pulumi.Output.from_input(
-            {
-                str(g.number): [{"name": m.name, "address": str(m.address)} for m in g.members]
-                for g in settings.groups
-            }
-        )
+        self.dcs = pulumi.Output.from_input(dict(planned.dcs))
+        self.citus = pulumi.Output.from_input(planned.citus)
+        self.members = pulumi.Output.from_input(dict(planned.members))
         self.group_leaders = probe.stdout.apply(json.loads)
-        self.prometheus_targets = pulumi.Output.from_input(
-            render_monitoring.prometheus_targets(settings)
-        )
+        self.prometheus_targets = pulumi.Output.from_input(planned.prometheus_targets)
         self.prometheus_url = (
             self.monitoring.url if self.monitoring else pulumi.Output.from_input(None)
         )
@@ -333,50 +410,3 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 "prometheus_url": self.prometheus_url,
             }
         )
-
-    @staticmethod
-    def _etcd_images(
-        name: str, settings: Settings, engines: Engines, opts: pulumi.ResourceOptions
-    ) -> Callable[[str], pulumi.Input[str]]:
-        """Each etcd member's image: the project image of its engine, or etcd.image pulled
-        onto every engine that runs a member."""
-        if settings.etcd.image is None:
-            return engines.image_of
-        pulled: dict[Optional[str], pulumi.Output[str]] = {}
-        for member in settings.etcd_members:
-            host = engines.host_of(member.name)
-            if host not in pulled:
-                pulled[host] = docker.RemoteImage(
-                    f"{name}-etcd-image" if not engines.several else f"{name}-etcd-image-{host}",
-                    name=settings.etcd.image,
-                    keep_locally=True,
-                    opts=pulumi.ResourceOptions.merge(
-                        opts, pulumi.ResourceOptions(provider=engines.provider(host))
-                    ),
-                ).image_id
-        return lambda container: pulled[engines.host_of(container)]
-
-    @staticmethod
-    def _credentials(
-        name: str, settings: Settings, opts: pulumi.ResourceOptions
-    ) -> pulumi.Output[render.Credentials]:
-        def password(key: str, supplied: Optional[str]) -> pulumi.Output[str]:
-            if supplied is not None:
-                return pulumi.Output.secret(supplied)
-            return random.RandomPassword(
-                f"{name}-{key}-password", length=32, special=False, opts=opts
-            ).result
-
-        def service_password(key: str, supplied: Optional[str], used: bool) -> pulumi.Output[str]:
-            return password(key, supplied) if used else pulumi.Output.from_input("")
-
-        passwords = settings.passwords
-        pooled = settings.pooler.enabled
-        return pulumi.Output.all(
-            password("superuser", passwords.superuser),
-            password("replication", passwords.replication),
-            password("rest-api", passwords.rest_api),
-            service_password("application", passwords.application, pooled),
-            service_password("pooler-auth", passwords.pooler_auth, pooled),
-            service_password("monitoring", passwords.monitoring, settings.monitoring.enabled),
-        ).apply(lambda values: render.Credentials(*values))

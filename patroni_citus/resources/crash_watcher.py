@@ -1,18 +1,28 @@
 """CrashWatcher: releases a dead leader's key the moment the engine reports its container
-died (images/patroni/pc-crash-watch; README, "Crash failover")."""
+died (images/patroni/pc-crash-watch; docs, crash failover)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import pulumi
 import pulumi_docker as docker
 
 from .. import conventions
-from ..config import Settings
-from ..plan import render
+from ..plan.engine_proxy import CrashWatcherPlan
 from .container_options import ContainerOptions
 from .engine_proxy import EngineProxy
+
+
+@dataclass(frozen=True)
+class CrashWatcherArgs:
+    plan: CrashWatcherPlan
+    network: docker.Network
+    engine: EngineProxy
+    image: pulumi.Input[str]
+    container_options: ContainerOptions
+    depends_on: Sequence[pulumi.Resource] = ()
 
 
 class CrashWatcher(pulumi.ComponentResource):
@@ -22,38 +32,29 @@ class CrashWatcher(pulumi.ComponentResource):
     container_name: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        network: docker.Network,
-        engine: EngineProxy,
-        image: pulumi.Input[str],
-        *,
-        container_options: ContainerOptions,
-        depends_on: Sequence[pulumi.Resource] = (),
-        opts: Optional[pulumi.ResourceOptions] = None,
+        self, name: str, args: CrashWatcherArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("patroni-citus:index:CrashWatcher", name, None, opts)
-        scope = settings.cluster.scope
-        self.container = container_options.container(
+        plan = args.plan
+        self.container = args.container_options.container(
             f"{name}-watcher",
             parent=self,
-            scope=scope,
+            scope=plan.scope,
             role=conventions.ROLE_CRASH_WATCHER,
-            name=f"{scope}-crash-watcher",
-            image=image,
+            name=plan.container_name,
+            image=args.image,
             healthcheck=["CMD", "pc-crash-watch", "healthcheck"],
             command=["pc-crash-watch"],
-            envs=render.crash_watcher_environment(settings),
+            envs=list(plan.environment),
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(
-                    name=network.name, ipv4_address=str(settings.crash_watcher_address)
+                    name=args.network.name, ipv4_address=plan.address
                 ),
-                docker.ContainerNetworksAdvancedArgs(name=engine.network_name),
+                docker.ContainerNetworksAdvancedArgs(name=args.engine.network_name),
             ],
             user="nobody",
             locked_down=True,
-            depends_on=[engine.container, *depends_on],
+            depends_on=[args.engine.container, *args.depends_on],
         )
         self.container_name = self.container.name
         self.register_outputs({"container_name": self.container_name})

@@ -4,14 +4,14 @@ other one, so the crash watcher and cadvisor never hold root-equivalent access t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
 
 from .. import conventions
-from ..config import Settings
-from ..plan import render
+from ..plan.engine_proxy import EngineProxyPlan
 from .container_options import ContainerOptions
 from .labels import docker_labels
 
@@ -21,6 +21,15 @@ PROXY_CONFIG_PATH = "/etc/pc-engine-proxy/haproxy.cfg"  # in the image: its root
 PROXY_OPTIONS = ContainerOptions()
 
 
+@dataclass(frozen=True)
+class EngineProxyArgs:
+    plan: EngineProxyPlan
+    image: pulumi.Input[str]
+    # Docker picks the proxy network's pool itself: created after the cluster's network, it
+    # can never take the cluster's configured subnet first.
+    cluster_network: docker.Network
+
+
 class EngineProxy(pulumi.ComponentResource):
     """The proxy and the network its clients reach it on; it publishes no port."""
 
@@ -28,33 +37,27 @@ class EngineProxy(pulumi.ComponentResource):
     network_name: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        image: pulumi.Input[str],
-        cluster_network: docker.Network,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        self, name: str, args: EngineProxyArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("patroni-citus:index:EngineProxy", name, None, opts)
-        scope = settings.cluster.scope
+        plan = args.plan
+        scope = plan.scope
         # A plain bridge rather than an internal one: cadvisor joins it and publishes its
         # port from it. Nothing outside it reaches the proxy, which publishes none.
         self.network = docker.Network(
             f"{name}-net",
-            name=f"{scope}-engine",
+            name=plan.network_name,
             driver="bridge",
             labels=docker_labels(scope, None),
-            # Docker picks this network's pool itself: created after the cluster's network,
-            # it can never take the cluster's configured subnet first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_network]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cluster_network]),
         )
         self.container = PROXY_OPTIONS.container(
             f"{name}-proxy",
             parent=self,
             scope=scope,
             role=conventions.ROLE_ENGINE_PROXY,
-            name=f"{scope}-engine-proxy",
-            image=image,
+            name=plan.container_name,
+            image=args.image,
             healthcheck=conventions.http_healthcheck(
                 f"http://127.0.0.1:{conventions.ENGINE_PROXY_PORT}/_ping"
             ),
@@ -64,7 +67,7 @@ class EngineProxy(pulumi.ComponentResource):
             mounts=[
                 docker.ContainerMountArgs(
                     type="bind",
-                    source=settings.engine.socket,
+                    source=plan.socket,
                     target=conventions.ENGINE_SOCKET_PATH,
                 )
             ],
@@ -74,6 +77,6 @@ class EngineProxy(pulumi.ComponentResource):
             user="root",
             locked_down=True,
         )
-        self.address = pulumi.Output.from_input(render.engine_proxy_address(settings))
+        self.address = pulumi.Output.from_input(plan.address)
         self.network_name = self.network.name
         self.register_outputs({"address": self.address, "network_name": self.network_name})

@@ -7,8 +7,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from ..config import Settings
-from ..plan import render
+from ..plan.cluster import EnginesPlan
 
 IMAGE_CONTEXT = "images/patroni"  # relative to the project directory, where Pulumi runs
 
@@ -19,8 +18,8 @@ class Engines:
     image is built on every engine from the same context, so no registry is involved, and
     each container takes the image of its own engine."""
 
-    def __init__(self, name: str, settings: Settings, parent: pulumi.Resource):
-        self._settings = settings
+    def __init__(self, name: str, plan: EnginesPlan, parent: pulumi.Resource):
+        self._hosts = plan.hosts
         self.providers: dict[str, docker.Provider] = {
             e.name: docker.Provider(
                 f"{name}-{e.name}",
@@ -29,18 +28,18 @@ class Engines:
                 ssh_opts=list(e.ssh_opts) or None,
                 opts=pulumi.ResourceOptions(parent=parent),
             )
-            for e in settings.hosts.engines
+            for e in plan.hosts.engines
         }
         hosts: list[Optional[str]] = list(self.providers) or [None]
         self.images: dict[Optional[str], docker.Image] = {
             host: docker.Image(
                 f"{name}-image" if host is None else f"{name}-image-{host}",
-                image_name=settings.image.name,
+                image_name=plan.image_name,
                 build=docker.DockerBuildArgs(
                     context=IMAGE_CONTEXT,
                     dockerfile=f"{IMAGE_CONTEXT}/Dockerfile",
-                    target=settings.image.flavour,
-                    args=render.image_build_args(settings),
+                    target=plan.image_target,
+                    args=dict(plan.build_args),
                 ),
                 skip_push=True,
                 opts=pulumi.ResourceOptions(parent=parent, provider=self.provider(host)),
@@ -50,13 +49,13 @@ class Engines:
 
     @property
     def several(self) -> bool:
-        return self._settings.hosts.several
+        return self._hosts.several
 
     def provider(self, host: Optional[str]) -> Optional[docker.Provider]:
         return self.providers[host] if host is not None else None
 
     def host_of(self, container: str) -> Optional[str]:
-        return self._settings.hosts.host_of(container)
+        return self._hosts.host_of(container)
 
     def provider_of(self, container: str) -> Optional[docker.Provider]:
         """The provider of the engine `container` is placed on (None: the default)."""
@@ -82,5 +81,5 @@ class Engines:
     @property
     def network_provider(self) -> Optional[docker.Provider]:
         """Where the cluster network is created: the Swarm manager with several engines."""
-        manager = self._settings.hosts.manager
+        manager = self._hosts.manager
         return self.providers[manager.name] if manager is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import pulumi
@@ -9,14 +10,19 @@ import pulumi_command as command
 import pulumi_docker as docker
 
 from .. import conventions
-from ..config import Settings
-from ..plan import render
+from ..plan.etcd import EtcdMemberPlan, EtcdPlan
 from .container_options import ContainerOptions
 from .data_volume import data_volume
 from .engines import Engines
 
-# Bounds the wait for a (re)created member to serve.
-READY_TIMEOUT_S = 300
+
+@dataclass(frozen=True)
+class EtcdClusterArgs:
+    plan: EtcdPlan
+    network: docker.Network
+    image_of: Callable[[str], pulumi.Input[str]]  # a member's image, by container name
+    engines: Engines
+    container_options: ContainerOptions
 
 
 class EtcdCluster(pulumi.ComponentResource):
@@ -28,72 +34,56 @@ class EtcdCluster(pulumi.ComponentResource):
     client_endpoints: pulumi.Output[list[str]]
 
     def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        network: docker.Network,
-        image_of: Callable[[str], pulumi.Input[str]],
-        engines: Engines,
-        *,
-        container_options: ContainerOptions,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        self, name: str, args: EtcdClusterArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("patroni-citus:index:EtcdCluster", name, None, opts)
-        scope = settings.cluster.scope
-        run_env = render.engines_environment(settings)
         self.containers: list[docker.Container] = []
         self.ready: list[command.local.Command] = []
-        for member in settings.etcd_members:
-            child = f"{name}-{member.index + 1}"
-            host = settings.hosts.label_of(member.name)
-            provider = engines.provider_of(member.name)
-            volume = data_volume(
-                f"{child}-data",
-                f"{member.name}-data",
-                settings,
-                conventions.ROLE_ETCD,
-                parent=self,
-                member=member.name,
-                host=host,
-                provider=provider,
-            )
-            container = container_options.container(
-                child,
-                parent=self,
-                scope=scope,
-                role=conventions.ROLE_ETCD,
-                name=member.name,
-                image=image_of(member.name),
-                healthcheck=conventions.ETCD_HEALTHCHECK,
-                labels={
-                    "member": member.name,
-                    "data_path": conventions.ETCD_DATA_MOUNT,
-                    "host": host,
-                },
-                provider=provider,
-                depends_on=self.ready[-1:],
-                hostname=member.name,
-                command=render.etcd_command(settings, member),
-                networks_advanced=[
-                    docker.ContainerNetworksAdvancedArgs(
-                        name=network.name, ipv4_address=str(member.address)
-                    )
-                ],
-                volumes=[
-                    docker.ContainerVolumeArgs(
-                        volume_name=volume.name, container_path=conventions.ETCD_DATA_MOUNT
-                    )
-                ],
-            )
+        for member in args.plan.members:
+            container = self._container(f"{name}-{member.number}", member, args)
             self.containers.append(container)
             self.ready.append(
                 command.local.Command(
-                    f"{child}-ready",
-                    create=render.etcd_ready_command(settings, member, READY_TIMEOUT_S),
+                    f"{name}-{member.number}-ready",
+                    create=member.ready_command,
                     triggers=[container.id],
-                    environment=run_env,
+                    environment=args.plan.run_env,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
                 )
             )
-        self.client_endpoints = pulumi.Output.from_input(render.etcd_client_urls(settings))
+        self.client_endpoints = pulumi.Output.from_input(list(args.plan.client_urls))
         self.register_outputs({"client_endpoints": self.client_endpoints})
+
+    def _container(
+        self, child: str, member: EtcdMemberPlan, args: EtcdClusterArgs
+    ) -> docker.Container:
+        provider = args.engines.provider_of(member.name)
+        volume = data_volume(f"{child}-data", member.volume, parent=self, provider=provider)
+        return args.container_options.container(
+            child,
+            parent=self,
+            scope=args.plan.scope,
+            role=conventions.ROLE_ETCD,
+            name=member.name,
+            image=args.image_of(member.name),
+            healthcheck=conventions.ETCD_HEALTHCHECK,
+            labels={
+                "member": member.name,
+                "data_path": conventions.ETCD_DATA_MOUNT,
+                "host": member.host,
+            },
+            provider=provider,
+            depends_on=self.ready[-1:],
+            hostname=member.name,
+            command=list(member.command),
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(
+                    name=args.network.name, ipv4_address=member.address
+                )
+            ],
+            volumes=[
+                docker.ContainerVolumeArgs(
+                    volume_name=volume.name, container_path=conventions.ETCD_DATA_MOUNT
+                )
+            ],
+        )

@@ -3,6 +3,7 @@ credentials in every member (the exporter itself runs beside Patroni, images/pat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import pulumi
@@ -10,15 +11,25 @@ import pulumi_command as command
 import pulumi_docker as docker
 
 from .. import conventions
-from ..config import Settings
-from ..plan import monitoring as render_monitoring
 from ..plan import render
+from ..plan.monitoring import CONFIG_FILE, RULES_FILE, MonitoringPlan, PrometheusPlan
 from .container_options import ContainerOptions, published_port
 from .data_volume import data_volume
 from .patroni_citus_group import DeployedMember
 
-# Bounds the writing of a member's exporter credentials (the member is ready by then).
-EXPORTER_TIMEOUT_S = 120
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    plan: MonitoringPlan
+    network: docker.Network
+    image: pulumi.Input[str]
+    credentials: pulumi.Output[render.Credentials]
+    members: Sequence[DeployedMember]
+    # The monitoring role exists (and has its new password) before an exporter uses it.
+    service_roles: command.local.Command
+    container_options: ContainerOptions
+    # cadvisor's internal network, when there is one: Prometheus scrapes it there.
+    metrics_network: Optional[docker.Network] = None
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -31,89 +42,65 @@ class Monitoring(pulumi.ComponentResource):
     url: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        network: docker.Network,
-        image: pulumi.Input[str],
-        credentials: pulumi.Output[render.Credentials],
-        members: Sequence[DeployedMember],
-        service_roles: command.local.Command,
-        *,
-        container_options: ContainerOptions,
-        metrics_network: Optional[docker.Network] = None,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("patroni-citus:index:Monitoring", name, None, opts)
-        monitoring = settings.monitoring
-        scope = settings.cluster.scope
-
+        plan = args.plan
         files: pulumi.Output[str] = pulumi.Output.secret(
-            credentials.apply(lambda c: render_monitoring.exporter_files(settings, c))
+            args.credentials.apply(plan.exporter_files)
         )
-        paths = [
-            conventions.POSTGRES_EXPORTER_USER_PATH,
-            conventions.POSTGRES_EXPORTER_PASSWORD_PATH,
-        ]
+        members = {m.name: m for m in args.members}
         self.exporters = [
             command.local.Command(
-                f"{name}-{member.name}-exporter",
-                create=render.member_write_command(
-                    member.name, EXPORTER_TIMEOUT_S, files_only=True
-                ),
-                # Monitoring switched off: pc-exporter stops the exporter once they are gone.
-                delete=render.member_remove_command(member.name, paths),
+                f"{name}-{exporter.member}-exporter",
+                create=exporter.write_command,
+                delete=exporter.remove_command,
                 stdin=files,
                 # A new container gets the files again.
-                triggers=[member.container.id],
-                environment=render.engines_environment(settings),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[service_roles, member.ready]),
+                triggers=[members[exporter.member].container.id],
+                environment=plan.run_env,
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[args.service_roles, members[exporter.member].ready]
+                ),
             )
-            for member in members
+            for exporter in plan.exporters
         ]
+        self.container = self._prometheus(f"{name}-prometheus", plan.prometheus, args)
+        self.url = pulumi.Output.from_input(plan.prometheus.url)
+        self.register_outputs({"url": self.url})
 
-        child = f"{name}-prometheus"
-        volume = data_volume(
-            f"{child}-data",
-            f"{scope}-prometheus-data",
-            settings,
-            conventions.ROLE_PROMETHEUS,
-            parent=self,
-        )
+    def _prometheus(
+        self, child: str, prometheus: PrometheusPlan, args: MonitoringArgs
+    ) -> docker.Container:
+        volume = data_volume(f"{child}-data", prometheus.volume, parent=self)
         networks = [
             docker.ContainerNetworksAdvancedArgs(
-                name=network.name, ipv4_address=str(settings.service_address("prometheus"))
+                name=args.network.name, ipv4_address=prometheus.address
             )
         ]
-        if metrics_network is not None:
-            networks.append(docker.ContainerNetworksAdvancedArgs(name=metrics_network.name))
+        if args.metrics_network is not None:
+            networks.append(docker.ContainerNetworksAdvancedArgs(name=args.metrics_network.name))
         port = conventions.PROMETHEUS_PORT
-        self.container = container_options.container(
+        return args.container_options.container(
             child,
             parent=self,
-            scope=scope,
+            scope=args.plan.scope,
             role=conventions.ROLE_PROMETHEUS,
-            name=f"{scope}-prometheus",
-            image=image,
+            name=prometheus.container_name,
+            image=args.image,
             healthcheck=conventions.http_healthcheck(f"http://127.0.0.1:{port}/-/ready"),
             # A writable root: pulumi-docker extracts uploads at `/` (terraform-provider-docker
             # CopyToContainer), which Docker refuses on a read-only root filesystem.
             locked_down=True,
             writable_root=True,
             user=f"{conventions.PROMETHEUS_UID}:{conventions.PROMETHEUS_GID}",
-            command=render_monitoring.prometheus_command(settings),
+            command=list(prometheus.command),
             labels={"data_path": conventions.PROMETHEUS_DATA_MOUNT},
-            # The configuration changes by replacing the container (an upload changes it):
-            # no --web.enable-lifecycle, and the data volume keeps the history.
+            # The configuration changes by replacing the container (an upload changes it): no
+            # --web.enable-lifecycle, and the data volume keeps the history.
             uploads=[
-                docker.ContainerUploadArgs(
-                    file=render_monitoring.CONFIG_FILE,
-                    content=render.to_yaml(render_monitoring.prometheus_config(settings)),
-                ),
-                docker.ContainerUploadArgs(
-                    file=render_monitoring.RULES_FILE,
-                    content=render.to_yaml(render_monitoring.alert_rules(settings)),
-                ),
+                docker.ContainerUploadArgs(file=CONFIG_FILE, content=prometheus.config),
+                docker.ContainerUploadArgs(file=RULES_FILE, content=prometheus.rules),
             ],
             volumes=[
                 docker.ContainerVolumeArgs(
@@ -121,7 +108,5 @@ class Monitoring(pulumi.ComponentResource):
                 ),
             ],
             networks_advanced=networks,
-            ports=[published_port(port, monitoring.host_ip, monitoring.host_port)],
+            ports=[published_port(port, prometheus.host_ip, prometheus.host_port)],
         )
-        self.url = pulumi.Output.from_input(f"http://{monitoring.host_ip}:{monitoring.host_port}")
-        self.register_outputs({"url": self.url})

@@ -3,6 +3,7 @@ the optional adminer SQL console."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,18 +11,31 @@ import pulumi
 import pulumi_docker as docker
 
 from .. import conventions
-from ..config import ServiceSettings, Settings
+from ..plan.observability import (
+    ADMINER_PORT,
+    FLUENTD_LOG_DIR,
+    FLUENTD_PORT,
+    AdminerPlan,
+    CadvisorPlan,
+    FluentdPlan,
+    ObservabilityPlan,
+    ServicePlan,
+)
 from .container_options import ContainerOptions, published_port
 from .data_volume import data_volume
 from .engine_proxy import EngineProxy
 from .labels import docker_labels
 
 FLUENTD_CONF = Path(__file__).resolve().parents[2] / "images" / "fluentd" / "fluent.conf"
-FLUENTD_PORT = 24224
-FLUENTD_LOG_DIR = "/fluentd/log"  # on the fluentd volume
-ADMINER_PORT = 8080
 # The services' own options: the default healthcheck timing, never fluentd logging.
 SERVICE_OPTIONS = ContainerOptions()
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    plan: ObservabilityPlan
+    network: docker.Network
+    engine: Optional[EngineProxy]  # cadvisor reads the engine through it
 
 
 class Observability(pulumi.ComponentResource):
@@ -32,23 +46,18 @@ class Observability(pulumi.ComponentResource):
     adminer_url: pulumi.Output[Optional[str]]
 
     def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        network: docker.Network,
-        engine: Optional[EngineProxy],
-        opts: Optional[pulumi.ResourceOptions] = None,
+        self, name: str, args: ObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("patroni-citus:index:Observability", name, None, opts)
-        obs = settings.observability
+        plan = args.plan
         self.containers: list[docker.Container] = []
         # What the cluster's containers share; logging changes it when fluentd is on.
         self.container_options = ContainerOptions()
         cadvisor_url = fluentd_address = adminer_url = None
 
-        if obs.active("fluentd"):
-            fluentd = self._fluentd(name, settings)
-            fluentd_address = f"{obs.fluentd.host_ip}:{obs.fluentd.host_port}"
+        if plan.fluentd is not None:
+            fluentd = self._fluentd(name, plan.scope, plan.fluentd)
+            fluentd_address = plan.fluentd.service.host_address
             # The logging driver runs in the daemon and reaches fluentd on the host's
             # published port. Async: a fluentd outage must never stop a database container.
             self.container_options = ContainerOptions(
@@ -60,23 +69,23 @@ class Observability(pulumi.ComponentResource):
         # (cadvisor would reach etcd, which takes writes without authentication) nor the
         # engine's (Prometheus would reach the engine proxy): each gains only the other.
         self.metrics_network: Optional[docker.Network] = None
-        if obs.active("cadvisor"):
-            assert engine is not None  # settings.engine_proxy_needed
-            if settings.monitoring.enabled:
+        if plan.cadvisor is not None:
+            assert args.engine is not None  # planned whenever cadvisor is on
+            if plan.cadvisor.metrics_network is not None:
                 self.metrics_network = docker.Network(
                     f"{name}-metrics",
-                    name=f"{settings.cluster.scope}-metrics",
+                    name=plan.cadvisor.metrics_network,
                     driver="bridge",
                     internal=True,
-                    labels=docker_labels(settings.cluster.scope, None),
+                    labels=docker_labels(plan.scope, None),
                     # A pool Docker picks: after the cluster's network, never over its subnet.
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[network]),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[args.network]),
                 )
-            self._cadvisor(name, settings, engine, self.metrics_network)
-            cadvisor_url = f"http://{obs.cadvisor.host_ip}:{obs.cadvisor.host_port}"
-        if obs.active("adminer"):
-            self._adminer(name, settings, network)
-            adminer_url = f"http://{obs.adminer.host_ip}:{obs.adminer.host_port}"
+            self._cadvisor(name, plan.scope, plan.cadvisor, args.engine)
+            cadvisor_url = f"http://{plan.cadvisor.service.host_address}"
+        if plan.adminer is not None:
+            self._adminer(name, plan.scope, plan.adminer, args.network)
+            adminer_url = f"http://{plan.adminer.service.host_address}"
 
         self.cadvisor_url = pulumi.Output.from_input(cadvisor_url)
         self.fluentd_address = pulumi.Output.from_input(fluentd_address)
@@ -102,23 +111,15 @@ class Observability(pulumi.ComponentResource):
         self.containers.append(container)
         return container
 
-    def _fluentd(self, name: str, settings: Settings) -> docker.Container:
-        service = settings.observability.fluentd
-        scope = settings.cluster.scope
+    def _fluentd(self, name: str, scope: str, plan: FluentdPlan) -> docker.Container:
         child = f"{name}-fluentd"
-        volume = data_volume(
-            f"{child}-data",
-            f"{scope}-fluentd-data",
-            settings,
-            conventions.ROLE_FLUENTD,
-            parent=self,
-        )
+        volume = data_volume(f"{child}-data", plan.volume, parent=self)
         return self._container(
             child,
             scope=scope,
             role=conventions.ROLE_FLUENTD,
-            name=f"{scope}-fluentd",
-            image=self._image(child, service.image),
+            name=plan.service.container_name,
+            image=self._image(child, plan.service.image),
             healthcheck=[
                 "CMD",
                 "ruby",
@@ -136,18 +137,12 @@ class Observability(pulumi.ComponentResource):
             volumes=[
                 docker.ContainerVolumeArgs(volume_name=volume.name, container_path=FLUENTD_LOG_DIR)
             ],
-            ports=[_published(FLUENTD_PORT, service)],
+            ports=[_published(FLUENTD_PORT, plan.service)],
         )
 
     def _cadvisor(
-        self,
-        name: str,
-        settings: Settings,
-        engine: EngineProxy,
-        metrics_network: Optional[docker.Network],
+        self, name: str, scope: str, plan: CadvisorPlan, engine: EngineProxy
     ) -> docker.Container:
-        service = settings.observability.cadvisor
-        scope = settings.cluster.scope
         child = f"{name}-cadvisor"
         # Not the usual `/` and `/var/run`: both hold the engine socket. cadvisor asks the
         # engine proxy instead, and finds container layers under /rootfs/var/lib/docker.
@@ -156,12 +151,15 @@ class Observability(pulumi.ComponentResource):
             ("/var/lib/docker", "/var/lib/docker"),
             ("/var/lib/docker", "/rootfs/var/lib/docker"),
         ]
+        networks = [engine.network_name]
+        if self.metrics_network is not None:
+            networks.append(self.metrics_network.name)
         return self._container(
             child,
             scope=scope,
             role=conventions.ROLE_CADVISOR,
-            name=f"{scope}-cadvisor",
-            image=self._image(child, service.image),
+            name=plan.service.container_name,
+            image=self._image(child, plan.service.image),
             healthcheck=[
                 "CMD",
                 "wget",
@@ -179,45 +177,36 @@ class Observability(pulumi.ComponentResource):
                 docker.ContainerMountArgs(type="bind", source=source, target=target, read_only=True)
                 for source, target in read_only
             ],
-            networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=network)
-                for network in (
-                    engine.network_name,
-                    *([metrics_network.name] if metrics_network is not None else []),
-                )
-            ],
-            ports=[_published(conventions.CADVISOR_PORT, service)],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=n) for n in networks],
+            ports=[_published(conventions.CADVISOR_PORT, plan.service)],
             # cadvisor registers its Docker factory once, at start: the proxy must be up.
             depends_on=[engine.container],
         )
 
-    def _adminer(self, name: str, settings: Settings, network: docker.Network) -> docker.Container:
-        service = settings.observability.adminer
-        scope = settings.cluster.scope
+    def _adminer(
+        self, name: str, scope: str, plan: AdminerPlan, network: docker.Network
+    ) -> docker.Container:
         child = f"{name}-adminer"
         return self._container(
             child,
             scope=scope,
             role=conventions.ROLE_ADMINER,
-            name=f"{scope}-adminer",
-            image=self._image(child, service.image),
+            name=plan.service.container_name,
+            image=self._image(child, plan.service.image),
             healthcheck=[
                 "CMD",
                 "php",
                 "-r",
                 f"exit(@file_get_contents('http://127.0.0.1:{ADMINER_PORT}') === false ? 1 : 0);",
             ],
-            # Adminer takes one server: the VIP, or else the first coordinator member.
-            envs=[f"ADMINER_DEFAULT_SERVER={settings.coordinator_hosts[0]}"],
+            envs=[f"ADMINER_DEFAULT_SERVER={plan.default_server}"],
             networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(
-                    name=network.name, ipv4_address=str(settings.adminer_address)
-                )
+                docker.ContainerNetworksAdvancedArgs(name=network.name, ipv4_address=plan.address)
             ],
-            ports=[_published(ADMINER_PORT, service)],
+            ports=[_published(ADMINER_PORT, plan.service)],
         )
 
 
-def _published(internal: int, service: ServiceSettings) -> docker.ContainerPortArgs:
+def _published(internal: int, service: ServicePlan) -> docker.ContainerPortArgs:
     """A service's port published on the host address and port its settings name."""
     return published_port(internal, service.host_ip, service.host_port)

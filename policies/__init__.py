@@ -1,1 +1,1 @@
-"""Policy pack for the Patroni + Citus cluster (see README.md). Importable as `policies` for tests."""
+"""Policy pack for the Patroni + Citus cluster (see policies/README.md). Importable as `policies` for tests."""

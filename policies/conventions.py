@@ -58,7 +58,7 @@ ROLE_ADMINER: Role = "adminer"
 # The only container that may mount the engine's API socket: it passes on read-only requests.
 ROLE_ENGINE_PROXY: Role = "engine-proxy"
 ROLE_CRASH_WATCHER: Role = "crash-watcher"
-# The service layer (README, "Endpoints, pooling, metrics and backups").
+# The service layer (docs/endpoints.md, docs/observability.md, docs/operations.md).
 ROLE_HAPROXY: Role = "haproxy"
 ROLE_PGBOUNCER: Role = "pgbouncer"
 ROLE_PROMETHEUS: Role = "prometheus"

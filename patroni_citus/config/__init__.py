@@ -3,7 +3,8 @@
 Components take these dataclasses and never read config themselves. The seams:
 `model` (the dataclasses), `addressing` (the address plan), `schema` (every key as data),
 `reader` and `walker` (typed, redacted reading of the table), `checks` and `postgres` (value
-rules), `rules` (rules between keys), `loader` (the settings built).
+rules), `rules` (rules between keys), `loader` (the settings built), `reference` (the
+generated docs/configuration.md).
 """
 
 from .addressing import Group, Member

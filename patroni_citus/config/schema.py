@@ -1,5 +1,6 @@
 """Every stack config key as data: its path, type, default, value rule and one line of
-documentation. The loader reads the config by walking this table, so a new key is one new row.
+documentation. The loader reads the config by walking this table, and docs/configuration.md is
+printed from it (`python -m patroni_citus.config.reference`), so a new key is one new row.
 
 A row's rule sees its own value only; rules relating several keys are functions in `rules`.
 Rows are read in table order, a section's subsections where their first row stands.

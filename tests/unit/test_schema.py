@@ -1,5 +1,5 @@
-"""The schema table is what the loader reads: every row is read and its default passes its
-own rule."""
+"""The schema table is what the loader reads and what docs/configuration.md says: every row is
+read, its default passes its own rule, and the reference is the one the table prints."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from patroni_citus.config import Passwords, SettingsError, load_settings
+from patroni_citus.config.reference import COMMAND, reference
 from patroni_citus.config.schema import DEBIAN, KEYS, PASSWORD_KEYS, Derived, Key
 from tests.programrun import PROJECT_DIR
 
@@ -25,6 +26,11 @@ WRONG: dict[Any, tuple[Any, str]] = {
     list: ({}, "must be list"),
     (float, int): ("most", "must be float or an integer"),
 }
+
+
+def test_the_reference_is_the_one_the_schema_prints():
+    written = (PROJECT_DIR / "docs" / "configuration.md").read_text()
+    assert written == reference(), f"docs/configuration.md is out of date: run `{COMMAND}`"
 
 
 def test_a_path_has_one_row_or_one_per_configuration():

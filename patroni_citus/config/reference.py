@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import schema
 from .reader import CONFIG_NAMESPACE
-from .schema import KEYS, SECTIONS, Derived, Key, Kind
+from .schema import Derived, Key, Kind
 
 COMMAND = "python -m patroni_citus.config.reference > docs/configuration.md"
 
@@ -98,11 +99,11 @@ def reference() -> str:
         "are in patroni_citus/config/rules.py. `[]` in a key is any item of a list, `*` any",
         "name.",
     ]
-    for section in SECTIONS:
+    for section in schema.SECTIONS:
         lines += ["", f"## {section}", "", SECTION_DOCS[section], ""]
-        lines += _table([k for k in KEYS if k.path.startswith(section + ".")])
+        lines += _table([k for k in schema.KEYS if k.path.startswith(section + ".")])
     lines += ["", "## Passwords", "", PASSWORDS_DOC, ""]
-    lines += _table([k for k in KEYS if k.secret])
+    lines += _table([k for k in schema.KEYS if k.secret])
     return "\n".join(lines) + "\n"
 
 

@@ -1,5 +1,6 @@
 """The schema table is what the loader reads and what docs/configuration.md says: every row is
-read, its default passes its own rule, and the reference is the one the table prints."""
+read, its default passes its own rule, a new key is one new row, and the reference is the one
+the table prints."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from patroni_citus.config import Passwords, SettingsError, load_settings
+from patroni_citus.config import Passwords, SettingsError, checks, load_settings, schema
 from patroni_citus.config.reference import COMMAND, reference
 from patroni_citus.config.schema import DEBIAN, KEYS, PASSWORD_KEYS, Derived, Key
 from tests.programrun import PROJECT_DIR
@@ -31,6 +32,18 @@ WRONG: dict[Any, tuple[Any, str]] = {
 def test_the_reference_is_the_one_the_schema_prints():
     written = (PROJECT_DIR / "docs" / "configuration.md").read_text()
     assert written == reference(), f"docs/configuration.md is out of date: run `{COMMAND}`"
+
+
+def test_a_new_key_is_one_row(monkeypatch):
+    row = Key("etcd.snapshotCount", int, 10000, "snapshots kept", checks.between(1, 10**6))
+    monkeypatch.setattr(schema, "KEYS", (*schema.KEYS, row))
+    load_settings({"etcd": {"snapshotCount": "5000"}}, {})  # read, not an unknown key
+    with pytest.raises(SettingsError) as info:
+        load_settings({"etcd": {"snapshotCount": 0}}, {})
+    assert info.value.problems == [
+        "patroni-citus:etcd.snapshotCount = 0: must be between 1 and 1000000"
+    ]
+    assert "| `etcd.snapshotCount` | integer | `10000` |  | snapshots kept |" in reference()
 
 
 def test_a_path_has_one_row_or_one_per_configuration():

@@ -1,12 +1,14 @@
 """Typed stack settings: read once from stack config, validated, frozen.
 
 Components take these dataclasses and never read config themselves. The seams:
-`model` (the dataclasses), `addressing` (the address plan), `reader` (typed, redacted
-reading), `checks` and `postgres` (value rules), `loader` (sections and cross rules).
+`model` (the dataclasses), `addressing` (the address plan), `schema` (every key as data),
+`reader` and `walker` (typed, redacted reading of the table), `checks` and `postgres` (value
+rules), `rules` (rules between keys), `loader` (the settings built), `reference` (the
+generated docs/configuration.md).
 """
 
 from .addressing import Group, Member
-from .loader import OBSERVABILITY_DEFAULTS, PASSWORD_KEYS, Unreadable, load_settings
+from .loader import Unreadable, load_settings
 from .model import (
     BackupSettings,
     CitusSettings,
@@ -34,6 +36,7 @@ from .model import (
     VipSettings,
 )
 from .reader import CONFIG_NAMESPACE, SettingsError, config_key
+from .schema import OBSERVABILITY_DEFAULTS, PASSWORD_KEYS
 
 __all__ = [
     "BackupSettings",

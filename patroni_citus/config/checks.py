@@ -7,6 +7,7 @@ import re
 from typing import Any, Optional
 
 from . import versions
+from .addressing import MAX_ETCD_MEMBERS
 from .reader import Check
 
 # Docker's reference grammar (distribution/reference): lowercase path components, an optional
@@ -169,6 +170,115 @@ def version(value: str) -> Optional[str]:
 def cpus(value: str) -> Optional[str]:
     if not re.fullmatch(r"^\d{1,4}(\.\d{1,3})?$", value) or not 0.01 <= float(value) <= 1024:
         return "must be a number of CPUs from 0.01 to 1024, e.g. 1.5"
+    return None
+
+
+MAX_MEMORY_MB = 1024 * 1024
+
+
+def memory_mb(value: int) -> Optional[str]:
+    if value == 0 or 256 <= value <= MAX_MEMORY_MB:
+        return None
+    return f"must be 0 (no limit) or from 256 to {MAX_MEMORY_MB}"
+
+
+def odd_quorum(value: int) -> Optional[str]:
+    if value < 3 or value > MAX_ETCD_MEMBERS:
+        return f"must be an odd number between 3 and {MAX_ETCD_MEMBERS}"
+    if value % 2 == 0:
+        return (
+            "must be odd: an even count tolerates no more failures than the odd count "
+            "below it and makes a split vote possible"
+        )
+    return None
+
+
+def postgres_major(value: int) -> Optional[str]:
+    if value in versions.POSTGRES_MAJORS:
+        return None
+    return (
+        f"must be one of {', '.join(map(str, versions.POSTGRES_MAJORS))} "
+        "(majors the PostgreSQL project still supports)"
+    )
+
+
+def citus_line(value: str) -> Optional[str]:
+    if value in versions.CITUS_LINES:
+        return None
+    return f"must be a Citus package line: {', '.join(versions.CITUS_LINES)}"
+
+
+def vip_manager2(value: str) -> Optional[str]:
+    """The upstream flavour installs the PostgreSQL project's vip-manager2."""
+    rule = version(value)
+    if rule is None and not versions.line_allows(value, versions.VIP_MANAGER_V3_FLOOR):
+        return (
+            "the upstream flavour installs the PostgreSQL project's vip-manager2 (2.0 and "
+            "newer, etcd v3 API); vip-manager 1.x is Debian's: use image.flavour debian"
+        )
+    return rule
+
+
+def debian_postgres_major(value: int) -> Optional[str]:
+    if value == versions.DEBIAN_POSTGRES_MAJOR:
+        return None
+    return f"the debian flavour has only PostgreSQL {versions.DEBIAN_POSTGRES_MAJOR} (bookworm)"
+
+
+def debian_vip_manager(value: str) -> Optional[str]:
+    if value == versions.DEBIAN_VIP_MANAGER_VERSION:
+        return None
+    return f"the debian flavour has only vip-manager {versions.DEBIAN_VIP_MANAGER_VERSION}"
+
+
+_ENGINE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+
+
+def engine_name(value: str) -> Optional[str]:
+    if _ENGINE_NAME.match(value):
+        return None
+    return "must be 1 to 31 lowercase letters, digits or '-'"
+
+
+_DURATION = re.compile(r"^([1-9][0-9]{0,5})(s|m|h|d)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(text: str) -> Optional[int]:
+    """'90s', '15m', '6h', '7d' in seconds; None when the text is not such a duration."""
+    match = _DURATION.fullmatch(text)
+    return int(match.group(1)) * _SECONDS[match.group(2)] if match else None
+
+
+def duration(low_s: int) -> Check:
+    def rule(value: str) -> Optional[str]:
+        parsed = seconds(value)
+        if parsed is None:
+            return "must be a duration: a whole number followed by s, m, h or d (e.g. '6h')"
+        return None if parsed >= low_s else f"must be at least {low_s} seconds"
+
+    return rule
+
+
+def ratio(value: float) -> Optional[str]:
+    return None if 0 < value < 1 else "must be between 0 and 1 (exclusive)"
+
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+
+
+def password(value: Any) -> Optional[str]:
+    if not isinstance(value, str):
+        return "must be a string (set it without --path)"
+    if len(value) < MIN_PASSWORD_LENGTH:
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    if len(value) > MAX_PASSWORD_LENGTH:
+        return f"must be at most {MAX_PASSWORD_LENGTH} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "must not contain control characters (a newline would split .pgpass)"
+    if not value.strip() or value != value.strip():
+        return "must not be blank or start or end with white space"
     return None
 
 

@@ -40,13 +40,55 @@ def shown(value: Any, secret: bool = False) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 
+class Values:
+    """Every value read so far by its full path (`patroni.ttl`, `hosts.engines[0].name`), with
+    what rules need besides: the values as given, which broke a rule, and where to report."""
+
+    def __init__(self, problems: list[str], secret_sections: frozenset[str] = frozenset()):
+        self.problems = problems
+        self.secret_sections = secret_sections
+        self.read: dict[str, Any] = {}
+        # As set in the stack config, before coercion: only keys that were set.
+        self.given: dict[str, Any] = {}
+        # Every path a problem was reported at.
+        self.invalid: set[str] = set()
+
+    def __getitem__(self, path: str) -> Any:
+        return self.read[path]
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.read
+
+    def get(self, path: str, default: Any = None) -> Any:
+        return self.read.get(path, default)
+
+    def valid(self, *paths: str) -> bool:
+        return self.invalid.isdisjoint(paths)
+
+    def section_valid(self, section: str, *ignoring: str) -> bool:
+        """Whether no key under `section` broke a rule (unknown keys included)."""
+        prefix = section + "."
+        return not any(p.startswith(prefix) for p in self.invalid.difference(ignoring))
+
+    def fail(self, path: str, value: Any, rule: str) -> None:
+        section = re.split(r"[.\[]", path, maxsplit=1)[0]
+        self.problems.append(
+            f"{config_key(path)} = {shown(value, section in self.secret_sections)}: {rule}"
+        )
+        self.invalid.add(path)
+
+    def report(self, path: str, rule: str) -> None:
+        """A problem with no single value to show (a key missing, a list as a whole)."""
+        self.problems.append(f"{config_key(path)}: {rule}")
+
+
 class Reader:
     """Reads one section (`cluster`, `patroni.resources`, ...). `secret` marks a section stored
     encrypted: its values are never shown."""
 
-    def __init__(self, section: str, raw: Any, problems: list[str], secret: bool = False):
+    def __init__(self, section: str, raw: Any, values: Values, secret: bool = False):
         self.section = section
-        self.problems = problems
+        self.values = values
         self.secret = secret
         if raw is None:
             raw = {}
@@ -55,19 +97,19 @@ class Reader:
             raw = {}
         self.raw = dict(raw)
 
-    def key(self, name: str) -> str:
-        return config_key(f"{self.section}.{name}" if name else self.section)
+    def path(self, name: str) -> str:
+        return f"{self.section}.{name}" if name else self.section
 
     def fail(self, name: str, value: Any, rule: str) -> None:
-        self.problems.append(f"{self.key(name)} = {shown(value, self.secret)}: {rule}")
+        path = self.path(name)
+        self.values.problems.append(f"{config_key(path)} = {shown(value, self.secret)}: {rule}")
+        self.values.invalid.add(path)
 
     def has(self, name: str) -> bool:
         return name in self.raw
 
     def section_reader(self, name: str) -> Reader:
-        return Reader(
-            f"{self.section}.{name}", self.raw.pop(name, None), self.problems, self.secret
-        )
+        return Reader(self.path(name), self.raw.pop(name, None), self.values, self.secret)
 
     def value(
         self, name: str, default: T, kind: type | tuple[type, ...], check: Optional[Check] = None

@@ -103,7 +103,7 @@ def _top_level(
             hint = (
                 f"; to set a nested value use `pulumi config set --path {key} VALUE`"
                 if dot and section in SECTIONS
-                else " (see README, 'Configuration')"
+                else " (see docs/configuration.md)"
             )
             problems.append(f"{config_key(str(key))}: unknown key{hint}")
         elif not checks.depth(value, MAX_NESTING):

@@ -172,8 +172,8 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class CrashWatcherSettings:
-    # Release a dead leader's key when the engine reports its container died (README, "Crash
-    # failover").
+    # Release a dead leader's key when the engine reports its container died
+    # (docs/failover-and-partitions.md, "Crash failover").
     enabled: bool
 
 

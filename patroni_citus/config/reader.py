@@ -134,7 +134,7 @@ class Reader:
 
     def finish(self) -> None:
         for name in sorted(self.raw, key=str):
-            self.fail(str(name), self.raw[name], "unknown key (see README, 'Configuration')")
+            self.fail(str(name), self.raw[name], "unknown key (see docs/configuration.md)")
 
 
 def coerce(value: Any, kind: Any) -> Any:

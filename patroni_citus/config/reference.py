@@ -41,7 +41,7 @@ SECTION_DOCS = {
     "pooler": "PgBouncer in transaction pooling in front of the read-write port.",
     "monitoring": "Prometheus, the PostgreSQL exporters and the alert rules.",
     "backups": "pgBackRest: WAL archiving, scheduled backups, and restoring a new cluster.",
-    "hosts": "Several Docker engines joined in a Swarm, and pins (README, 'Several hosts').",
+    "hosts": "Several Docker engines joined in a Swarm, and pins (docs/several-hosts.md).",
 }
 PASSWORDS_DOC = "Top-level keys, each set with `pulumi config set --secret KEY` (not `--path`)."
 

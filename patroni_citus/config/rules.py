@@ -553,8 +553,8 @@ def _distinct_addresses(s: Settings, v: Values) -> None:
         owners.setdefault(member.address, member.name)
 
 
-# What runs on several engines; everything else still needs one engine (README, "Several
-# hosts"): a VIP cannot move between hosts, the backup repository and the exporters share a
+# What runs on several engines; everything else still needs one engine (docs/several-hosts.md):
+# a VIP cannot move between hosts, the backup repository and the exporters share a
 # host with their members, the crash watcher and cadvisor read one engine's events.
 _ONE_ENGINE_ONLY: dict[str, Callable[[Settings], bool]] = {
     "vip.enabled": lambda s: s.vip.enabled,
@@ -573,7 +573,7 @@ def _several_engines(s: Settings, v: Values) -> None:
         if enabled(s):
             v.problems.append(
                 f"{config_key(key)} = true: not available with several hosts.engines "
-                "(README, 'Several hosts')"
+                "(docs/several-hosts.md)"
             )
     if not s.endpoints.enabled:
         v.report(

@@ -160,7 +160,7 @@ def test_engine_settings_are_checked():
     assert info.value.problems == [
         "patroni-citus:engine.socket = 'docker.sock': must be an absolute host path without "
         "'..', e.g. /var/run/docker.sock",
-        "patroni-citus:crashWatcher.enable = True: unknown key (see README, 'Configuration')",
+        "patroni-citus:crashWatcher.enable = True: unknown key (see docs/configuration.md)",
     ]
     assert not load_settings({}, {}).crash_watcher.enabled  # the engine socket is opt-in
 

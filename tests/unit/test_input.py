@@ -347,7 +347,7 @@ def test_a_dotted_key_without_path_gets_the_path_hint():
 
 def test_a_truly_unknown_key_is_named():
     assert only_problem({**base(), "clsuter": {}}) == (
-        "patroni-citus:clsuter: unknown key (see README, 'Configuration')"
+        "patroni-citus:clsuter: unknown key (see docs/configuration.md)"
     )
 
 

@@ -6,15 +6,18 @@ Patroni up to 4.0.7 keeps the old password there after a reload while a standby 
 (patroni#3507, fixed in 4.0.8), so the standby would fail at its next reconnect; the member's
 config resource runs this after every reload. A no-op when the passfile is already right."""
 
+from __future__ import annotations
+
 import os
 import sys
 
 import yaml
 
 
-def split_fields(line: str) -> "list[str]":
+def split_fields(line: str) -> list[str]:
     """A .pgpass line's fields: ':' separates them unless escaped with a backslash."""
-    fields, current, escaped = [], "", False
+    fields: list[str] = []
+    current, escaped = "", False
     for char in line:
         if escaped:
             current += char

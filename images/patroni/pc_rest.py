@@ -8,17 +8,20 @@ Prints the response body and exits 0 on a 2xx answer; otherwise prints the statu
 body on stderr and exits 1 (2 when the API does not answer). The host scripts of the
 deployment run it through `docker exec`, so the REST API need not be routable from them."""
 
+from __future__ import annotations
+
 import argparse
 import base64
 import os
 import sys
 import urllib.error
 import urllib.request
+from typing import Optional
 
 import yaml
 
 
-def credentials(path: str) -> "tuple[str, str] | None":
+def credentials(path: str) -> Optional[tuple[str, str]]:
     with open(path, encoding="utf-8") as handle:
         config = yaml.safe_load(handle) or {}
     auth = (config.get("restapi") or {}).get("authentication") or {}

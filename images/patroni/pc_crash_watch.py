@@ -40,10 +40,14 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Protocol
 
+# Copies of the program's contracts, which the image cannot import: the labels and role of
+# policies/conventions.py, and the leader-key layout (Config.leader_key). Each is tied to its
+# source by tests/unit/test_image_contracts.py.
 LABEL_CLUSTER = "patroni-citus.cluster"
 LABEL_ROLE = "patroni-citus.role"
 LABEL_MEMBER = "patroni-citus.member"
 LABEL_GROUP = "patroni-citus.group"
+ROLE_PATRONI = "patroni"
 # Where the healthcheck looks: present while an event stream is open and resynchronised.
 READY_FILE = "/dev/shm/pc-crash-watch.ready"
 # Docker states in which no process of the container exists. Not "paused" (frozen, alive)
@@ -92,11 +96,13 @@ class Config:
         )
 
     def leader_key(self, group: str) -> str:
+        """The key naming a group's leader, as Patroni writes it (Settings.leader_key)."""
         return f"{self.dcs_prefix}/{group}/leader" if self.citus else f"{self.dcs_prefix}/leader"
 
     @property
     def label_filters(self) -> list[str]:
-        return [f"{LABEL_CLUSTER}={self.scope}", f"{LABEL_ROLE}=patroni"]
+        """The engine's filters for this cluster's Patroni containers."""
+        return [f"{LABEL_CLUSTER}={self.scope}", f"{LABEL_ROLE}={ROLE_PATRONI}"]
 
 
 # --- the DCS --------------------------------------------------------------------------------

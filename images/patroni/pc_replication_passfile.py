@@ -13,6 +13,10 @@ import sys
 
 import yaml
 
+# A copy of policies/conventions.py's PATRONI_CONFIG_PATH, which the image cannot import; tied
+# to it by tests/unit/test_image_contracts.py.
+PATRONI_CONFIG = "/etc/patroni/patroni.yml"
+
 
 def split_fields(line: str) -> list[str]:
     """A .pgpass line's fields: ':' separates them unless escaped with a backslash."""
@@ -38,7 +42,7 @@ def escape(text: str) -> str:
 
 
 def main() -> int:
-    with open(os.environ.get("PATRONI_CONFIG", "/etc/patroni/patroni.yml"), encoding="utf-8") as f:
+    with open(os.environ.get("PATRONI_CONFIG", PATRONI_CONFIG), encoding="utf-8") as f:
         postgresql = (yaml.safe_load(f) or {}).get("postgresql") or {}
     path = postgresql.get("pgpass")
     replication = (postgresql.get("authentication") or {}).get("replication") or {}

@@ -71,6 +71,12 @@ class Cluster:
     secrets: dict = field(default_factory=dict)  # secret config of the last run: kept by later runs
     # A rotated password that clients already know while the update applying it runs.
     next_password: Optional[str] = None
+    # Group -> its leader key (the stack's dcs.leaderKeys) for every group any run of this
+    # stack declared: a removed group's key is still looked for, to see that it is gone.
+    leader_keys: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.leader_keys.update(self.run.outputs["dcs"]["leaderKeys"])
 
     @property
     def scope(self) -> str:
@@ -129,7 +135,8 @@ class Cluster:
         )
 
     def etcd_leader_keys(self) -> dict[str, str]:
-        """Leader key per group, read from etcd itself (v3 gRPC or the v2 HTTP API)."""
+        """Leader name per group whose leader key is set, read from etcd itself (v3 gRPC or
+        the v2 HTTP API) in one read of the stack's keys."""
         etcd_host = str(self.settings.etcd_members[0].address)
         prefix = self.settings.dcs_prefix
         if self.settings.etcd.api == "v2":
@@ -138,25 +145,19 @@ class Cluster:
             )
             with urllib.request.urlopen(url, timeout=2) as response:
                 tree = json.loads(response.read())["node"]
-            keys = {}
-            for node in _v2_leaves(tree):
-                if node["key"].endswith("/leader"):
-                    group = node["key"][len(prefix) + 1 : -len("/leader")] or "0"
-                    keys[group] = node["value"]
-            return keys
-        import etcd3
+            found = {node["key"]: node["value"] for node in _v2_leaves(tree)}
+        else:
+            import etcd3
 
-        client = etcd3.client(host=etcd_host, port=conventions.ETCD_CLIENT_PORT, timeout=3)
-        try:
-            keys = {}
-            for value, meta in client.get_prefix(prefix + "/"):
-                key = meta.key.decode()
-                if key.endswith("/leader"):
-                    group = key[len(prefix) + 1 : -len("/leader")] or "0"
-                    keys[group] = value.decode()
-            return keys
-        finally:
-            client.close()
+            client = etcd3.client(host=etcd_host, port=conventions.ETCD_CLIENT_PORT, timeout=3)
+            try:
+                found = {
+                    meta.key.decode(): value.decode()
+                    for value, meta in client.get_prefix(prefix + "/")
+                }
+            finally:
+                client.close()
+        return {group: found[key] for group, key in self.leader_keys.items() if key in found}
 
     # --- SQL ------------------------------------------------------------------------------
 
@@ -231,6 +232,7 @@ class Cluster:
             self.secrets = secrets
         self.engine.begin_update()
         self.run = run_stack(self.stack, self.engine, config=config, secrets=self.secrets)
+        self.leader_keys.update(self.run.outputs["dcs"]["leaderKeys"])
         self.settings = _settings(config)
         return self.engine.finish_update()
 

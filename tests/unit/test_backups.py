@@ -253,13 +253,6 @@ def test_pc_backup_restore_points_are_short_utc_names(pc_backup):
     assert len(name) < 64
 
 
-def test_pc_backup_paths_are_the_conventions(pc_backup):
-    assert pc_backup.SCHEDULE == conventions.PGBACKREST_SCHEDULE_PATH
-    assert pc_backup.PGBACKREST == render_backups.PGBACKREST
-    assert pc_backup.PRIMARY_URL.endswith(f":{conventions.REST_API_PORT}/primary")
-    assert render_backups.POST_BOOTSTRAP.split()[:2] == ["pc-backup", "stanza-create"]
-
-
 # --- the component under mocks -------------------------------------------------------------------
 
 

@@ -128,7 +128,6 @@ def test_the_program_configures_the_watcher_it_runs():
     parsed = watch.Config.from_environment(
         dict(line.split("=", 1) for line in render.crash_watcher_environment(settings))
     )
-    assert parsed.leader_key("0") == settings.leader_key(0)
     assert parsed.etcd_api == "v2" and len(parsed.etcd_endpoints) == 3
     assert parsed.engine_url == f"http://{render.engine_proxy_address(settings)}"
 

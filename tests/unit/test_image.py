@@ -19,10 +19,13 @@ import pytest
 
 from patroni_citus.config import load_settings, versions
 from patroni_citus.plan.render import image_build_args
-from tests.programrun import PROJECT, PROJECT_DIR, stack_config, stack_names
+from tests.imagetools import IMAGE_DIR, tool_module_path
+from tests.programrun import PROJECT, stack_config, stack_names
 
-DOCKERFILE = PROJECT_DIR / "images" / "patroni" / "Dockerfile"
-PC_PACKAGES = PROJECT_DIR / "images" / "patroni" / "pc-packages"
+DOCKERFILE = IMAGE_DIR / "Dockerfile"
+PC_PACKAGES = IMAGE_DIR / "pc-packages"
+# The commands the program runs that are the image's Python modules (pc_backup.py).
+PYTHON_TOOLS = ["pc-backup", "pc-crash-watch", "pc-replication-passfile", "pc-rest"]
 TAIL = ["python3-etcd", "python3-psycopg2"]
 SERVICES = [
     "pgbouncer",
@@ -166,6 +169,17 @@ def test_trixie_is_added_only_to_bookworm_for_the_backup_exporter():
     # The stage pins what it adds low, so only the exporter (found nowhere else) comes from it.
     dockerfile = DOCKERFILE.read_text()
     assert "grep -q ' trixie main$' /etc/apt/sources.list.d/pc-upstream.list" in dockerfile
+
+
+def test_every_python_tool_is_installed_as_the_command_the_program_runs():
+    dockerfile = DOCKERFILE.read_text()
+    (chmod,) = re.findall(r"^RUN chmod 0755 ((?:.*\\\n)*.*)$", dockerfile, re.MULTILINE)
+    assert sorted(IMAGE_DIR.glob("pc_*.py")) == [tool_module_path(c) for c in PYTHON_TOOLS]
+    for command in PYTHON_TOOLS:
+        module = tool_module_path(command)
+        assert f"\nCOPY {module.name} /usr/local/bin/{command}\n" in dockerfile
+        assert f"/usr/local/bin/{command}" in chmod.split()
+        assert module.read_text().startswith("#!/usr/bin/env python3\n")
 
 
 def upstream(**image) -> dict:

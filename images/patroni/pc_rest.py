@@ -8,17 +8,25 @@ Prints the response body and exits 0 on a 2xx answer; otherwise prints the statu
 body on stderr and exits 1 (2 when the API does not answer). The host scripts of the
 deployment run it through `docker exec`, so the REST API need not be routable from them."""
 
+from __future__ import annotations
+
 import argparse
 import base64
 import os
 import sys
 import urllib.error
 import urllib.request
+from typing import Optional
 
 import yaml
 
+# Copies of policies/conventions.py's paths and port, which the image cannot import; tied to
+# them by tests/unit/test_image_contracts.py.
+PATRONI_CONFIG = "/etc/patroni/patroni.yml"
+REST_API = "127.0.0.1:8008"
 
-def credentials(path: str) -> "tuple[str, str] | None":
+
+def credentials(path: str) -> Optional[tuple[str, str]]:
     with open(path, encoding="utf-8") as handle:
         config = yaml.safe_load(handle) or {}
     auth = (config.get("restapi") or {}).get("authentication") or {}
@@ -32,11 +40,9 @@ def main() -> int:
     parser.add_argument("method", choices=["GET", "PATCH", "PUT", "POST", "DELETE"])
     parser.add_argument("path", help="e.g. /cluster, /config, /switchover")
     parser.add_argument("body", nargs="?", help="JSON request body")
-    parser.add_argument("--host", default="127.0.0.1:8008")
+    parser.add_argument("--host", default=REST_API)
     parser.add_argument("--timeout", type=float, default=60.0)
-    parser.add_argument(
-        "--config", default=os.environ.get("PATRONI_CONFIG", "/etc/patroni/patroni.yml")
-    )
+    parser.add_argument("--config", default=os.environ.get("PATRONI_CONFIG", PATRONI_CONFIG))
     args = parser.parse_args()
     request = urllib.request.Request(
         f"http://{args.host}{args.path}",

@@ -6,15 +6,22 @@ Patroni up to 4.0.7 keeps the old password there after a reload while a standby 
 (patroni#3507, fixed in 4.0.8), so the standby would fail at its next reconnect; the member's
 config resource runs this after every reload. A no-op when the passfile is already right."""
 
+from __future__ import annotations
+
 import os
 import sys
 
 import yaml
 
+# A copy of policies/conventions.py's PATRONI_CONFIG_PATH, which the image cannot import; tied
+# to it by tests/unit/test_image_contracts.py.
+PATRONI_CONFIG = "/etc/patroni/patroni.yml"
 
-def split_fields(line: str) -> "list[str]":
+
+def split_fields(line: str) -> list[str]:
     """A .pgpass line's fields: ':' separates them unless escaped with a backslash."""
-    fields, current, escaped = [], "", False
+    fields: list[str] = []
+    current, escaped = "", False
     for char in line:
         if escaped:
             current += char
@@ -35,7 +42,7 @@ def escape(text: str) -> str:
 
 
 def main() -> int:
-    with open(os.environ.get("PATRONI_CONFIG", "/etc/patroni/patroni.yml"), encoding="utf-8") as f:
+    with open(os.environ.get("PATRONI_CONFIG", PATRONI_CONFIG), encoding="utf-8") as f:
         postgresql = (yaml.safe_load(f) or {}).get("postgresql") or {}
     path = postgresql.get("pgpass")
     replication = (postgresql.get("authentication") or {}).get("replication") or {}

@@ -32,6 +32,8 @@ import urllib.error
 import urllib.request
 from typing import Any, Optional
 
+# Copies of the program's paths and port (policies/conventions.py, the backup plan), which the
+# image cannot import; tied to them by tests/unit/test_image_contracts.py.
 SCHEDULE = "/etc/pgbackrest/pc-backup.json"
 PGBACKREST = "/usr/bin/pgbackrest"
 PRIMARY_URL = "http://127.0.0.1:8008/primary"

@@ -40,10 +40,14 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Protocol
 
+# Copies of the program's contracts, which the image cannot import: the labels and role of
+# policies/conventions.py, and the leader-key layout (Config.leader_key). Each is tied to its
+# source by tests/unit/test_image_contracts.py.
 LABEL_CLUSTER = "patroni-citus.cluster"
 LABEL_ROLE = "patroni-citus.role"
 LABEL_MEMBER = "patroni-citus.member"
 LABEL_GROUP = "patroni-citus.group"
+ROLE_PATRONI = "patroni"
 # Where the healthcheck looks: present while an event stream is open and resynchronised.
 READY_FILE = "/dev/shm/pc-crash-watch.ready"
 # Docker states in which no process of the container exists. Not "paused" (frozen, alive)
@@ -70,8 +74,11 @@ class Config:
 
     @classmethod
     def from_environment(cls, env: dict[str, str]) -> Config:
-        missing = [k for k in ("PC_SCOPE", "PC_DCS_PREFIX", "PC_ETCD_ENDPOINTS", "PC_ENGINE_URL")
-                   if not env.get(k)]
+        missing = [
+            k
+            for k in ("PC_SCOPE", "PC_DCS_PREFIX", "PC_ETCD_ENDPOINTS", "PC_ENGINE_URL")
+            if not env.get(k)
+        ]
         if missing:
             raise SystemExit(f"pc-crash-watch: {', '.join(missing)} not set")
         api = env.get("PC_ETCD_API", "v3")
@@ -82,24 +89,29 @@ class Config:
             dcs_prefix=env["PC_DCS_PREFIX"].rstrip("/"),
             citus=env.get("PC_CITUS", "false").lower() == "true",
             etcd_api=api,
-            etcd_endpoints=tuple(e.strip().rstrip("/") for e in env["PC_ETCD_ENDPOINTS"].split(",")
-                                 if e.strip()),
+            etcd_endpoints=tuple(
+                e.strip().rstrip("/") for e in env["PC_ETCD_ENDPOINTS"].split(",") if e.strip()
+            ),
             engine_url=env["PC_ENGINE_URL"].rstrip("/"),
         )
 
     def leader_key(self, group: str) -> str:
+        """The key naming a group's leader, as Patroni writes it (Settings.leader_key)."""
         return f"{self.dcs_prefix}/{group}/leader" if self.citus else f"{self.dcs_prefix}/leader"
 
     @property
     def label_filters(self) -> list[str]:
-        return [f"{LABEL_CLUSTER}={self.scope}", f"{LABEL_ROLE}=patroni"]
+        """The engine's filters for this cluster's Patroni containers."""
+        return [f"{LABEL_CLUSTER}={self.scope}", f"{LABEL_ROLE}={ROLE_PATRONI}"]
 
 
 # --- the DCS --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Held:
     """A leader key as read: the member it names and the revision it was read at."""
+
     member: str
     revision: int
 
@@ -113,8 +125,9 @@ class EtcdError(Exception):
     pass
 
 
-def _request(endpoints: tuple[str, ...], method: str, path: str,
-             body: Optional[bytes] = None) -> tuple[int, bytes]:
+def _request(
+    endpoints: tuple[str, ...], method: str, path: str, body: Optional[bytes] = None
+) -> tuple[int, bytes]:
     """The first endpoint that answers; HTTP errors are answers (the status is returned)."""
     last: Optional[Exception] = None
     for endpoint in endpoints:
@@ -145,7 +158,8 @@ class EtcdV3:
         status, body = _request(self.endpoints, "POST", path, json.dumps(payload).encode())
         if status != 200:
             raise EtcdError(f"POST {path}: HTTP {status}: {body[:200]!r}")
-        return json.loads(body)
+        answer: dict[str, Any] = json.loads(body)
+        return answer
 
     def read(self, key: str) -> Optional[Held]:
         kvs = self._post("/v3/kv/range", {"key": _b64(key)}).get("kvs") or []
@@ -155,13 +169,21 @@ class EtcdV3:
 
     def delete_if_unchanged(self, key: str, held: Held) -> bool:
         k = _b64(key)
-        answer = self._post("/v3/kv/txn", {
-            "compare": [
-                {"key": k, "target": "VALUE", "result": "EQUAL", "value": _b64(held.member)},
-                {"key": k, "target": "MOD", "result": "EQUAL", "mod_revision": str(held.revision)},
-            ],
-            "success": [{"request_delete_range": {"key": k}}],
-        })
+        answer = self._post(
+            "/v3/kv/txn",
+            {
+                "compare": [
+                    {"key": k, "target": "VALUE", "result": "EQUAL", "value": _b64(held.member)},
+                    {
+                        "key": k,
+                        "target": "MOD",
+                        "result": "EQUAL",
+                        "mod_revision": str(held.revision),
+                    },
+                ],
+                "success": [{"request_delete_range": {"key": k}}],
+            },
+        )
         return bool(answer.get("succeeded"))  # proto3 JSON leaves out a false field
 
 
@@ -180,8 +202,9 @@ class EtcdV2:
 
     def delete_if_unchanged(self, key: str, held: Held) -> bool:
         query = urllib.parse.urlencode({"prevValue": held.member, "prevIndex": held.revision})
-        status, body = _request(self.endpoints, "DELETE",
-                                f"/v2/keys{urllib.parse.quote(key)}?{query}")
+        status, body = _request(
+            self.endpoints, "DELETE", f"/v2/keys{urllib.parse.quote(key)}?{query}"
+        )
         if status in (404, 412):  # gone already, or changed: not ours to delete
             return False
         if status != 200:
@@ -190,6 +213,7 @@ class EtcdV2:
 
 
 # --- the engine -----------------------------------------------------------------------------
+
 
 class EngineError(Exception):
     pass
@@ -222,11 +246,13 @@ class Engine:
 
     def members(self) -> list[dict[str, Any]]:
         """The cluster's Patroni containers with their labels and state."""
-        return self._get("/containers/json", {"label": self.label_filters})
+        found: list[dict[str, Any]] = self._get("/containers/json", {"label": self.label_filters})
+        return found
 
     def state(self, member: str) -> Optional[str]:
-        found = self._get("/containers/json",
-                          {"label": [*self.label_filters, f"{LABEL_MEMBER}={member}"]})
+        found = self._get(
+            "/containers/json", {"label": [*self.label_filters, f"{LABEL_MEMBER}={member}"]}
+        )
         return found[0]["State"] if found else None
 
     def deaths(self) -> Iterator[Optional[dict[str, Any]]]:
@@ -234,8 +260,11 @@ class Engine:
         cluster's Patroni containers. Ends (raises) when the stream breaks."""
         connection = self._connection(None)  # an idle stream is normal
         try:
-            connection.request("GET", "/events?" + _filters(
-                {"type": ["container"], "event": ["die"], "label": self.label_filters}))
+            connection.request(
+                "GET",
+                "/events?"
+                + _filters({"type": ["container"], "event": ["die"], "label": self.label_filters}),
+            )
             response = connection.getresponse()
             if response.status != 200:
                 raise EngineError(f"GET /events: HTTP {response.status}")
@@ -257,6 +286,7 @@ def _filters(filters: dict[str, list[str]]) -> str:
 
 
 # --- the decision ---------------------------------------------------------------------------
+
 
 class States(Protocol):
     def state(self, member: str) -> Optional[str]: ...
@@ -286,8 +316,10 @@ def resync(config: Config, dcs: Dcs, engine: Engine) -> None:
         labels = container.get("Labels") or {}
         if container.get("State") in DEAD_STATES and labels.get(LABEL_MEMBER):
             member, group = labels[LABEL_MEMBER], labels.get(LABEL_GROUP, "0")
-            log(f"resync: {member} is {container['State']}: "
-                + release(config, dcs, engine, member, group))
+            log(
+                f"resync: {member} is {container['State']}: "
+                + release(config, dcs, engine, member, group)
+            )
 
 
 def on_death(config: Config, dcs: Dcs, engine: Engine, event: dict[str, Any]) -> None:
@@ -297,8 +329,10 @@ def on_death(config: Config, dcs: Dcs, engine: Engine, event: dict[str, Any]) ->
         return
     started = time.monotonic()
     outcome = release(config, dcs, engine, member, attributes.get(LABEL_GROUP, "0"))
-    log(f"{member} died (exit code {attributes.get('exitCode', '?')}): {outcome} "
-        f"[{(time.monotonic() - started) * 1000:.0f} ms]")
+    log(
+        f"{member} died (exit code {attributes.get('exitCode', '?')}): {outcome} "
+        f"[{(time.monotonic() - started) * 1000:.0f} ms]"
+    )
 
 
 def _ready(on: bool) -> None:
@@ -310,11 +344,14 @@ def _ready(on: bool) -> None:
 
 
 def watch(config: Config) -> None:
-    dcs: Dcs = EtcdV3(config.etcd_endpoints) if config.etcd_api == "v3" else EtcdV2(
-        config.etcd_endpoints)
+    dcs: Dcs = (
+        EtcdV3(config.etcd_endpoints) if config.etcd_api == "v3" else EtcdV2(config.etcd_endpoints)
+    )
     engine = Engine(config.engine_url, config.label_filters)
-    log(f"watching {config.scope}'s Patroni containers through {config.engine_url}; "
-        f"leader keys under {config.dcs_prefix} (etcd {config.etcd_api})")
+    log(
+        f"watching {config.scope}'s Patroni containers through {config.engine_url}; "
+        f"leader keys under {config.dcs_prefix} (etcd {config.etcd_api})"
+    )
     while True:
         try:
             for event in engine.deaths():

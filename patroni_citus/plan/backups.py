@@ -1,5 +1,5 @@
 """Pure rendering of backups and point-in-time recovery with pgBackRest: pgbackrest.conf, the
-schedule pc-backup reads (images/patroni/pc-backup) and the pieces of Patroni's configuration
+schedule pc-backup reads (images/patroni/pc_backup.py) and the pieces of Patroni's configuration
 that archive WAL, build replicas from the repository and bootstrap a restored cluster. No
 Pulumi here; patroni_citus/plan/render.py merges these into each member's files."""
 

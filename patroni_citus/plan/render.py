@@ -426,7 +426,7 @@ def engine_proxy_address(settings: Settings) -> str:
 
 
 def crash_watcher_environment(settings: Settings) -> list[str]:
-    """pc-crash-watch's configuration (images/patroni/pc-crash-watch)."""
+    """pc-crash-watch's configuration (images/patroni/pc_crash_watch.py)."""
     endpoints = ",".join(etcd_client_urls(settings))
     return [
         f"PC_SCOPE={settings.cluster.scope}",

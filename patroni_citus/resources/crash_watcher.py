@@ -1,5 +1,5 @@
 """CrashWatcher: releases a dead leader's key the moment the engine reports its container
-died (images/patroni/pc-crash-watch; docs, crash failover)."""
+died (images/patroni/pc_crash_watch.py; docs/failover-and-partitions.md)."""
 
 from __future__ import annotations
 

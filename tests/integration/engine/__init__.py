@@ -40,8 +40,8 @@ A second program run over the same engine is an update (``begin_update``/``finis
 as ``pulumi up`` on an existing stack.  Each registration's resource options reach the engine
 first (``before_register``, called by tests/programrun.py's ``RecordingMonitor``); options it
 does not translate (ignoreChanges, deletedWith, aliases, ...) raise :class:`HarnessError`.  A
-resource registered again is diffed as its provider does (see ``_TF_SCHEMAS`` and
-``_REPLACING_KEYS``): unchanged, it is left alone; changed in keys the provider updates in
+resource registered again is diffed as its provider does (see diff.py, and graph.py for the
+dependency order): unchanged, it is left alone; changed in keys the provider updates in
 place, it is updated (a container through Docker's ContainerUpdate, a Command by its
 ``update`` or ``create`` script, an Image by building again); otherwise it is replaced, as the
 Pulumi engine does (pulumi/pulumi ``pkg/resource/deploy/step_generator.go``,
@@ -60,15 +60,12 @@ import contextlib
 import copy
 import hashlib
 import io
-import json
 import os
-import re
 import secrets as _secrets
 import subprocess
 import tarfile
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
 import docker
@@ -78,621 +75,41 @@ import pulumi
 
 from tests.programrun import RegistrationOptions
 
+from .diff import (
+    CONTAINER_UPDATE_API,
+    check_options,
+    delete_before_replace,
+    planned_diff,
+)
+from .durations import parse_go_duration
+from .errors import HarnessError, UntranslatedInputError, quiet_unretrieved_harness_errors, short
+from .graph import dependency_order, dependent_replacements
+from .inputs import autoname, check_keys, labels, plain, str_map
+from .keys import (
+    HANDLED_KEYS,
+    T_COMMAND,
+    T_CONTAINER,
+    T_IMAGE,
+    T_NETWORK,
+    T_PASSWORD,
+    T_REMOTE_IMAGE,
+    T_VOLUME,
+)
+from .records import Record
+
 __all__ = [
     "DockerEngine",
     "HarnessError",
     "UntranslatedInputError",
     "Record",
     "parse_go_duration",
+    "planned_diff",
     "HANDLED_KEYS",
     "quiet_unretrieved_harness_errors",
 ]
 
 # --------------------------------------------------------------------------------------------
-# Errors
-
-
-class HarnessError(RuntimeError):
-    """The deploying mock refused or failed to create a resource."""
-
-
-class UntranslatedInputError(HarnessError):
-    """An input key the harness does not translate (so program and harness would drift)."""
-
-    def __init__(self, typ: str, name: str, key: str, value: Any = None, why: str = ""):
-        self.typ, self.resource_name, self.key = typ, name, key
-        msg = f"{typ} {name!r}: input key {key!r} is not translated by the test harness"
-        if why:
-            msg += f" ({why})"
-        msg += f"; value={_short(value)}"
-        super().__init__(msg)
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def quiet_unretrieved_harness_errors() -> None:
-    """Drop asyncio's "Future exception was never retrieved" reports of HarnessError.
-
-    When a registration fails, Pulumi leaves one future per output property holding the same
-    exception; asyncio reports each at garbage collection.  The error itself still propagates
-    to the program runner; only the duplicate reports are dropped (other exceptions untouched).
-    """
-    import logging
-
-    class _Filter(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            exc = record.exc_info[1] if record.exc_info else None
-            return not (
-                isinstance(exc, HarnessError)
-                and record.getMessage().startswith("Future exception was never retrieved")
-            )
-
-    log = logging.getLogger("asyncio")
-    if not any(
-        type(f).__name__ == "_Filter" and getattr(f, "_harness", False) for f in log.filters
-    ):
-        f = _Filter()
-        f._harness = True  # type: ignore[attr-defined]
-        log.addFilter(f)
-
-
-# --------------------------------------------------------------------------------------------
-# Inputs as the engine sees them
-
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-_OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
-_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-
-
-def _plain(value: Any, where: str) -> Any:
-    """Unwrap secrets/output values, reject unknowns and assets, turn integral floats to int."""
-    if isinstance(value, dict):
-        sig = value.get(_SIG_KEY)
-        if sig == _SECRET_SIG:
-            return _plain(value.get("value"), where)
-        if sig == _OUTPUT_VALUE_SIG:
-            if "value" not in value:
-                raise HarnessError(
-                    f"{where}: unknown output value (the harness runs with preview=False)"
-                )
-            return _plain(value["value"], where)
-        if sig is not None:
-            raise HarnessError(
-                f"{where}: unsupported special value (asset/archive/resource reference): {_short(value)}"
-            )
-        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, str) and value == _UNKNOWN:
-        raise HarnessError(f"{where}: unknown value (the harness runs with preview=False)")
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _is_unset(value: Any) -> bool:
-    return (
-        value is None or value == "" or value is False or value == 0 or value == [] or value == {}
-    )
-
-
-# Per-type tables of the input keys the harness translates.  A nested table applies to an
-# object value or to every object of a list value.  Anything else fails loudly.
-_LABEL = {"label": None, "value": None}
-_IMAGE_BUILD = {
-    "context": None,
-    "dockerfile": None,
-    "args": None,
-    "target": None,
-    "platform": None,
-    "builderVersion": None,
-    "addHosts": None,
-    "network": None,
-}
-_IMAGE = {
-    "imageName": None,
-    "build": _IMAGE_BUILD,
-    "skipPush": None,
-    "buildOnPreview": None,
-    "registry": None,
-}
-_REMOTE_IMAGE = {
-    "name": None,
-    "keepLocally": None,
-    "forceRemove": None,
-    "triggers": None,
-    "pullTriggers": None,
-}
-_NETWORK = {
-    "name": None,
-    "driver": None,
-    "labels": _LABEL,
-    "internal": None,
-    "attachable": None,
-    "options": None,
-    "ipamDriver": None,
-    "ipamOptions": None,
-    "ipv6": None,
-    "ipamConfigs": {"subnet": None, "gateway": None, "ipRange": None, "auxAddress": None},
-}
-_VOLUME = {"name": None, "driver": None, "driverOpts": None, "labels": _LABEL}
-_CONTAINER = {
-    "name": None,
-    "image": None,
-    "command": None,
-    "entrypoints": None,
-    "envs": None,
-    "user": None,
-    "hostname": None,
-    "domainname": None,
-    "workingDir": None,
-    "labels": _LABEL,
-    "networksAdvanced": {
-        "name": None,
-        "ipv4Address": None,
-        "ipv6Address": None,
-        "aliases": None,
-        "linkLocalIps": None,
-    },
-    "networkMode": None,
-    "volumes": {
-        "volumeName": None,
-        "containerPath": None,
-        "readOnly": None,
-        "hostPath": None,
-        "fromContainer": None,
-    },
-    "mounts": {
-        "type": None,
-        "target": None,
-        "source": None,
-        "readOnly": None,
-        "bindOptions": {"propagation": None},
-        "volumeOptions": {
-            "noCopy": None,
-            "labels": _LABEL,
-            "driverName": None,
-            "driverOptions": None,
-        },
-        "tmpfsOptions": {"sizeBytes": None, "mode": None},
-    },
-    "capabilities": {"adds": None, "drops": None},
-    "uploads": {
-        "file": None,
-        "content": None,
-        "contentBase64": None,
-        "executable": None,
-        "source": None,
-        "permissions": None,
-        "owner": None,
-        "group": None,
-        "sourceHash": None,
-    },
-    "healthcheck": {
-        "tests": None,
-        "interval": None,
-        "timeout": None,
-        "retries": None,
-        "startPeriod": None,
-        "startInterval": None,
-    },
-    "restart": None,
-    "maxRetryCount": None,
-    "stopSignal": None,
-    "stopTimeout": None,
-    "destroyGraceSeconds": None,
-    "memory": None,
-    "memorySwap": None,
-    "memoryReservation": None,
-    "cpuShares": None,
-    "cpuSet": None,
-    "cpus": None,
-    "shmSize": None,
-    "ports": {"internal": None, "external": None, "ip": None, "protocol": None},
-    "publishAllPorts": None,
-    "logDriver": None,
-    "logOpts": None,
-    "init": None,
-    "sysctls": None,
-    "mustRun": None,
-    "wait": None,
-    "waitTimeout": None,
-    "containerReadRefreshTimeoutMilliseconds": None,
-    "start": None,
-    "rm": None,
-    "removeVolumes": None,
-    "privileged": None,
-    "tmpfs": None,
-    "readOnly": None,
-    "tty": None,
-    "stdinOpen": None,
-    "dns": None,
-    "dnsOpts": None,
-    "dnsSearches": None,
-    "hosts": {"host": None, "ip": None},
-    "ulimits": {"name": None, "soft": None, "hard": None},
-    "pidMode": None,
-    "ipcMode": None,
-    "securityOpts": None,
-    "groupAdds": None,
-    "cgroupnsMode": None,
-    "attach": None,
-    "logs": None,
-}
-_COMMAND = {
-    "create": None,
-    "delete": None,
-    "update": None,
-    "dir": None,
-    "environment": None,
-    "interpreter": None,
-    "stdin": None,
-    "triggers": None,
-    "logging": None,
-    "addPreviousOutputInEnv": None,
-}
-_PASSWORD = {
-    "length": None,
-    "special": None,
-    "overrideSpecial": None,
-    "upper": None,
-    "lower": None,
-    "numeric": None,
-    "number": None,
-    "minUpper": None,
-    "minLower": None,
-    "minNumeric": None,
-    "minSpecial": None,
-    "keepers": None,
-}
-
-T_IMAGE = "docker:index/image:Image"
-T_REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
-T_NETWORK = "docker:index/network:Network"
-T_VOLUME = "docker:index/volume:Volume"
-T_CONTAINER = "docker:index/container:Container"
-T_COMMAND = "command:local:Command"
-T_PASSWORD = "random:index/randomPassword:RandomPassword"
-
-HANDLED_KEYS: dict[str, dict] = {
-    T_IMAGE: _IMAGE,
-    T_REMOTE_IMAGE: _REMOTE_IMAGE,
-    T_NETWORK: _NETWORK,
-    T_VOLUME: _VOLUME,
-    T_CONTAINER: _CONTAINER,
-    T_COMMAND: _COMMAND,
-    T_PASSWORD: _PASSWORD,
-}
-
-
-def _check_keys(typ: str, name: str, value: Any, table: dict, path: str = "") -> None:
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_keys(typ, name, item, table, f"{path}[{i}]")
-        return
-    if not isinstance(value, dict):
-        raise HarnessError(
-            f"{typ} {name!r}: {path or 'inputs'} should be an object, got {_short(value)}"
-        )
-    for key, sub in value.items():
-        where = f"{path}.{key}" if path else key
-        if key not in table:
-            if _is_unset(sub):
-                continue
-            raise UntranslatedInputError(typ, name, where, sub)
-        if table[key] is not None and not _is_unset(sub):
-            _check_keys(typ, name, sub, table[key], where)
-
-
-# --------------------------------------------------------------------------------------------
-# Update rules: how each provider diffs a resource registered again
-
-
-@dataclass(frozen=True)
-class _TfSchema:
-    """What decides a Terraform-bridged resource's diff (SDKv2 schema), in Pulumi names."""
-
-    force_new: frozenset[str]  # ForceNew attributes: a change replaces the resource
-    defaults: dict[str, Any]  # non-zero Default values: unset means the default
-    keeps_prior: frozenset[str] = frozenset()  # Optional+Computed: unset keeps the prior value
-    sets: frozenset[str] = frozenset()  # TypeSet attributes: their order does not matter
-
-
-# kreuzwerker/terraform-provider-docker v4.5.0 (the upstream submodule of pulumi/pulumi-docker's
-# newest mirrored tree, v5.1.0+), internal/provider/resource_docker_container_funcs.go,
-# resourceDockerContainerUpdate: one ContainerUpdate call with the restart policy and these
-# resources when any of them changed.
-_CONTAINER_UPDATE_API = frozenset(
-    {"restart", "maxRetryCount", "cpuShares", "memory", "memoryReservation", "cpuSet", "memorySwap"}
-)
-# resource_docker_container.go: the attributes without ForceNew.  Besides those above, their
-# change only updates the state, which later operations read (Delete: destroyGraceSeconds,
-# removeVolumes); must_run false -> true also starts the container.  Neither tmpfs,
-# healthcheck nor init reaches the running container: the provider's Update ignores them.
-_CONTAINER_IN_PLACE = _CONTAINER_UPDATE_API | frozenset(
-    {
-        "rm",
-        "start",
-        "wait",
-        "waitTimeout",
-        "attach",
-        "logs",
-        "mustRun",
-        "removeVolumes",
-        "tmpfs",
-        "destroyGraceSeconds",
-        "healthcheck",
-        "containerReadRefreshTimeoutMilliseconds",
-        "init",
-    }
-)
-# The same provider's schemas (resource_docker_{container,network,volume,image}.go, v4.5.0).
-_TF_SCHEMAS: dict[str, _TfSchema] = {
-    T_CONTAINER: _TfSchema(
-        force_new=frozenset(_CONTAINER) - _CONTAINER_IN_PLACE,
-        defaults={
-            "start": True,
-            "waitTimeout": 60,
-            "mustRun": True,
-            "restart": "no",
-            "removeVolumes": True,
-            "networkMode": "bridge",
-            "containerReadRefreshTimeoutMilliseconds": 15000,
-        },
-        # user and working_dir: a DiffSuppressFunc treats "" as no change
-        keeps_prior=frozenset(
-            {
-                "hostname",
-                "command",
-                "entrypoints",
-                "envs",
-                "labels",
-                "securityOpts",
-                "stopSignal",
-                "stopTimeout",
-                "shmSize",
-                "logDriver",
-                "healthcheck",
-                "ipcMode",
-                "init",
-                "user",
-                "workingDir",
-            }
-        ),
-        sets=frozenset(
-            {
-                "dns",
-                "dnsOpts",
-                "dnsSearches",
-                "securityOpts",
-                "mounts",
-                "volumes",
-                "hosts",
-                "ulimits",
-                "envs",
-                "labels",
-                "networksAdvanced",
-                "uploads",
-                "groupAdds",
-            }
-        ),
-    ),
-    # no Update function: every attribute is ForceNew
-    T_NETWORK: _TfSchema(
-        force_new=frozenset(_NETWORK),
-        defaults={"ipamDriver": "default"},
-        keeps_prior=frozenset({"driver", "options", "internal", "ipamConfigs"}),
-        sets=frozenset({"labels", "ipamConfigs"}),
-    ),
-    # resourceDockerVolumeUpdate only updates cluster volumes (not translated); `name` is
-    # Computed too, but Pulumi's autonamer always fills it, so it never keeps the prior value
-    T_VOLUME: _TfSchema(
-        force_new=frozenset(_VOLUME),
-        defaults={},
-        keeps_prior=frozenset({"driver"}),
-        sets=frozenset({"labels"}),
-    ),
-    # resourceDockerImageUpdate only reads the image again: keepLocally and forceRemove are
-    # read by Delete
-    T_REMOTE_IMAGE: _TfSchema(
-        force_new=frozenset({"name", "triggers", "pullTriggers"}),
-        defaults={},
-        sets=frozenset({"pullTriggers"}),
-    ),
-}
-
-# The input keys whose change makes the provider's Diff ask for a replacement.  pulumi-command
-# 1.2.1: `triggers` is tagged provider:"replaceOnChanges" (provider/pkg/provider/common/inputs.go,
-# applied by pulumi-go-provider v1.3.0 infer/resource.go Diff); any other change is an Update
-# (local/commandController.go).  pulumi-docker's native Image (provider/provider.go Diff) never
-# asks for one: any change is an Update, which builds again.  Types missing here (RandomPassword)
-# are not translated.
-_REPLACING_KEYS: dict[str, frozenset[str]] = {
-    **{typ: schema.force_new for typ, schema in _TF_SCHEMAS.items()},
-    T_COMMAND: frozenset({"triggers"}),
-    T_IMAGE: frozenset(),
-}
-
-
-def _with_prior(typ: str, old: dict, new: dict) -> dict:
-    """New inputs plus the prior values of the Optional+Computed attributes they leave unset (an
-    SDKv2 plan keeps the prior state for those)."""
-    schema = _TF_SCHEMAS.get(typ)
-    if schema is None:
-        return new
-    kept = {
-        k: old[k] for k in schema.keeps_prior if _is_unset(new.get(k)) and not _is_unset(old.get(k))
-    }
-    return {**new, **kept}
-
-
-def _changed_keys(typ: str, old: dict, new: dict) -> list[str]:
-    """The top-level input keys the provider's Diff finds changed, sorted."""
-    schema = _TF_SCHEMAS.get(typ)
-    changed = []
-    for key in sorted(set(old) | set(new)):
-        before, after = old.get(key), new.get(key)
-        if schema is not None:
-            # SDKv2: a zero value is unset (d.GetOk), unset is the schema's Default
-            default = schema.defaults.get(key)
-            before = default if _is_unset(before) else before
-            after = default if _is_unset(after) else after
-            if _is_unset(before) and _is_unset(after):
-                continue
-            if key in schema.sets and isinstance(before, list) and isinstance(after, list):
-                before, after = _as_set(before), _as_set(after)
-        if before != after:
-            changed.append(key)
-    if typ == T_IMAGE and "registry" in changed:
-        # provider.go diffUpdates: of the registry, only a changed server is a change
-        before, after = old.get("registry"), new.get("registry")
-        if isinstance(before, dict) and isinstance(after, dict):
-            if before.get("server") == after.get("server"):
-                changed.remove("registry")
-    return changed
-
-
-def _as_set(values: list) -> list[str]:
-    return sorted(json.dumps(v, sort_keys=True) for v in values)
-
-
-def _replace_on_changes_keys(typ: str, name: str, paths: tuple[str, ...]) -> frozenset[str]:
-    """The input keys a replaceOnChanges option names: a plain key matches any change under it
-    (step_generator.go applyReplaceOnChanges, PropertyPath.Contains); a Command's `triggers[*]`,
-    which pulumi-command's SDK adds to every registration, says what its provider already does."""
-    keys = set()
-    for path in paths:
-        if typ == T_COMMAND and path == "triggers[*]":
-            keys.add("triggers")
-        elif path in HANDLED_KEYS[typ]:
-            keys.add(path)
-        else:
-            raise HarnessError(
-                f"{typ} {name!r}: resource option replaceOnChanges={list(paths)} is not "
-                f"translated by the test harness (only top-level input keys)"
-            )
-    return frozenset(keys)
-
-
-def forces_replacement(typ: str, name: str, key: str, options: RegistrationOptions) -> bool:
-    """Whether a change of input `key` replaces the resource (its provider or replaceOnChanges)."""
-    return key in _REPLACING_KEYS[typ] or key in _replace_on_changes_keys(
-        typ, name, options.replace_on_changes
-    )
-
-
-def planned_diff(
-    typ: str, name: str, old: dict, new: dict, options: RegistrationOptions
-) -> tuple[dict, list[str], bool]:
-    """A resource registered again as its provider's Diff sees it: the planned inputs (with the
-    prior values the schema keeps), the changed keys, and whether they replace it. The engine
-    acts on it; tests/preview.py prints it as `pulumi preview` would."""
-    planned = _with_prior(typ, old, new)
-    changed = _changed_keys(typ, old, planned)
-    if changed and typ not in _REPLACING_KEYS:
-        raise HarnessError(
-            f"{typ} {name!r}: an update changing {changed} is not translated by the test harness"
-        )
-    return planned, changed, any(forces_replacement(typ, name, k, options) for k in changed)
-
-
-def _dependencies(rec: Record) -> set[str]:
-    """The URNs a resource depends on: its dependsOn and its inputs' property dependencies."""
-    urns = set(rec.options.dependencies)
-    for deps in rec.options.property_dependencies.values():
-        urns.update(deps)
-    return urns
-
-
-def _check_options(typ: str, name: str, options: RegistrationOptions) -> None:
-    """Refuses the resource options of a custom resource the harness does not translate."""
-
-    def refuse(option: str, value: Any) -> HarnessError:
-        return HarnessError(
-            f"{typ} {name!r}: resource option {option}={_short(value)} is not translated by the "
-            "test harness"
-        )
-
-    if options.ignore_changes:
-        raise refuse("ignoreChanges", list(options.ignore_changes))
-    if options.deleted_with:
-        raise refuse("deletedWith", options.deleted_with)
-    for alias in options.aliases:
-        # An alias only matters when it can name a record.  pulumi-docker's SDK aliases every
-        # Image to its v3 type token, which no record has: harmless.
-        spec = alias.get("spec") or {}
-        named = {key for key, value in spec.items() if value}
-        if "urn" in alias or named != {"type"} or spec["type"] in HANDLED_KEYS:
-            raise refuse("aliases", list(options.aliases))
-    if options.other_options:
-        raise refuse(options.other_options[0], "set")
-    _replace_on_changes_keys(typ, name, options.replace_on_changes)
-
-
-def _delete_before_replace(typ: str, inputs: dict, options: RegistrationOptions) -> bool:
-    """The option when set, else the provider's choice: pulumi-terraform-bridge
-    pkg/tfbridge/provider.go Diff asks for it when the ResourceInfo does (pulumi-docker
-    provider/resources.go: every Container) or when an autonamed `name` was set explicitly
-    (schema.go nameRequiresDeleteBeforeReplace: Networks and Volumes, whose `name` pulumi-docker
-    autonames with SetAutonaming); the Command and Image providers never ask for it."""
-    if options.delete_before_replace is not None:
-        return options.delete_before_replace
-    if typ == T_CONTAINER:
-        return True
-    return typ in (T_NETWORK, T_VOLUME) and bool(inputs.get("name"))
-
-
-# --------------------------------------------------------------------------------------------
 # Helpers
-
-_DURATION_UNITS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_go_duration(text: str) -> int:
-    """Go ``time.ParseDuration`` -> nanoseconds ("1m30s", "500ms", "1.5s", "0")."""
-    s = text.strip()
-    sign = 1
-    if s[:1] in "+-":
-        sign, s = (-1 if s[0] == "-" else 1), s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f"invalid duration {text!r}")
-    pos, total = 0, 0.0
-    while pos < len(s):
-        m = _DURATION_PART.match(s, pos)
-        if not m:
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    return sign * int(round(total))
-
-
-def _labels(items: Optional[list]) -> dict[str, str]:
-    return {str(i["label"]): str(i.get("value", "")) for i in (items or [])}
-
-
-def _str_map(value: Optional[dict]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (value or {}).items()}
-
-
-def _autoname(resource_name: str) -> str:
-    # Pulumi auto-naming: the resource name plus a random 7-hex suffix.
-    return f"{resource_name}-{_secrets.token_hex(4)[:7]}"
 
 
 def _context_digest(context: str, dockerfile: str) -> str:
@@ -729,26 +146,6 @@ def _context_digest(context: str, dockerfile: str) -> str:
         if os.path.islink(path) or os.path.isfile(path):
             add(path, rel)
     return digest.hexdigest()
-
-
-@dataclass
-class Record:
-    """One object the harness created (or adopted), in creation order."""
-
-    typ: str
-    name: str  # Pulumi resource name
-    docker_id: Optional[str] = None  # container/network/volume/image id (None for non-Docker types)
-    docker_name: Optional[str] = None  # container/network/volume name, image reference
-    created: bool = True  # False when the object pre-existed (adopted, never removed)
-    removed: bool = False
-    inputs: dict = field(default_factory=dict)  # plain (unwrapped) inputs
-    outputs: dict = field(default_factory=dict)
-    spec: Optional[dict] = None  # containers: the translated create plan (see ``_container_plan``)
-    resource_id: Optional[str] = None  # the id returned to the Pulumi engine
-    # the registration's options (dependencies, retainOnDelete, ...), as the state keeps them
-    options: RegistrationOptions = field(default_factory=RegistrationOptions)
-    # the explicit docker provider's id it was created through; None: the default engine
-    engine: Optional[str] = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -974,7 +371,7 @@ class DockerEngine(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.invocations.append((args.token, dict(args.args)))
         raise HarnessError(
-            f"invoke {args.token!r} is not translated by the test harness (args={_short(args.args)})"
+            f"invoke {args.token!r} is not translated by the test harness (args={short(args.args)})"
         )
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -986,11 +383,11 @@ class DockerEngine(pulumi.runtime.Mocks):
             # Component resources: nothing to create.
             return f"{args.name}-component", {}
         if typ.startswith("pulumi:providers:"):
-            inputs = _plain(dict(args.inputs), f"{typ} {name!r}")
+            inputs = plain(dict(args.inputs), f"{typ} {name!r}")
             keys: dict = {"version": None, "pluginDownloadURL": None}
             if typ == "pulumi:providers:docker":
                 keys.update(host=None, certPath=None)
-            _check_keys(typ, name, inputs, keys)
+            check_keys(typ, name, inputs, keys)
             provider_id = f"{name}-provider"
             with self._lock:
                 self.providers[provider_id] = inputs
@@ -999,9 +396,9 @@ class DockerEngine(pulumi.runtime.Mocks):
             raise HarnessError(
                 f"resource type {typ!r} ({name!r}) is not translated by the test harness"
             )
-        inputs = _plain(dict(args.inputs), f"{typ} {name!r}")
-        _check_keys(typ, name, inputs, HANDLED_KEYS[typ])
-        _check_options(typ, name, options)
+        inputs = plain(dict(args.inputs), f"{typ} {name!r}")
+        check_keys(typ, name, inputs, HANDLED_KEYS[typ])
+        check_options(typ, name, options)
         engine = self._engine_of(typ, name, args.provider)
         with self._lock:
             self._inflight += 1
@@ -1103,7 +500,7 @@ class DockerEngine(pulumi.runtime.Mocks):
                 f"{typ} {name!r}: unable to replace resource {options.urn!r} as it is currently "
                 "marked for protection"
             )
-        if not _delete_before_replace(typ, inputs, options):
+        if not delete_before_replace(typ, inputs, options):
             created = self._create(typ, name, inputs, options)
             with self._lock:
                 self._condemned.append(previous)
@@ -1123,62 +520,22 @@ class DockerEngine(pulumi.runtime.Mocks):
         return self._create(typ, name, inputs, options)
 
     def _dependent_replacements(self, root: Record) -> list[Record]:
-        """step_generator.go calculateDependentReplacements: the previous run's resources, not
-        registered yet in this run, that depend on `root` (transitively, through any dependency)
-        and would be replaced once the inputs fed by a replaced resource become unknown; in
-        dependency order."""
-        if not root.options.urn:
-            return []
+        """The previous run's resources, not registered yet in this run, that replacing
+        `root` replaces too (graph.dependent_replacements)."""
         with self._lock:
             candidates = [
                 rec
                 for key, rec in (self._previous or {}).items()
                 if key not in self._seen and not rec.removed and rec.options.urn
             ]
-        dependents, replaced = {root.options.urn}, {root.options.urn}
-        found: list[Record] = []
-        for rec in self._dependency_order(candidates):
-            if not _dependencies(rec) & dependents:
-                continue
-            dependents.add(rec.options.urn)
-            unknown = [
-                key
-                for key, urns in rec.options.property_dependencies.items()
-                if replaced.intersection(urns)
-            ]
-            if unknown and rec.typ not in _REPLACING_KEYS:
-                raise HarnessError(
-                    f"{rec.typ} {rec.name!r}: whether replacing {root.typ} {root.name!r} "
-                    f"replaces it (its inputs {unknown} depend on it) is not translated by the "
-                    "test harness"
-                )
-            if any(forces_replacement(rec.typ, rec.name, k, rec.options) for k in unknown):
-                found.append(rec)
-                replaced.add(rec.options.urn)
-        return found
+        return dependent_replacements(root, candidates, self._creation_positions())
 
     def _dependency_order(self, records: list[Record]) -> list[Record]:
-        """`records` ordered so that each comes after those of them it depends on (through
-        dependencies, property dependencies or its parent); creation order otherwise."""
+        return dependency_order(records, self._creation_positions())
+
+    def _creation_positions(self) -> dict[int, int]:
         with self._lock:
-            position = {id(r): i for i, r in enumerate(self._records)}
-        remaining = sorted(records, key=lambda r: position[id(r)])
-        ordered: list[Record] = []
-        while remaining:
-            urns = {r.options.urn for r in remaining} - {""}
-            ready = [
-                r
-                for r in remaining
-                if not ((_dependencies(r) | {r.options.parent}) - {r.options.urn}) & urns
-            ]
-            if not ready:
-                raise HarnessError(
-                    "dependency cycle among " + ", ".join(f"{r.typ} {r.name!r}" for r in remaining)
-                )
-            ordered += ready
-            placed = {id(r) for r in ready}
-            remaining = [r for r in remaining if id(r) not in placed]
-        return ordered
+            return {id(r): i for i, r in enumerate(self._records)}
 
     def _delete_step(self, rec: Record, replacing: bool) -> None:
         """pulumi/pulumi pkg/resource/deploy/step.go DeleteStep.Apply: a protected resource is
@@ -1318,7 +675,7 @@ class DockerEngine(pulumi.runtime.Mocks):
             tag=image_name,
             rm=True,
             forcerm=True,
-            buildargs=_str_map(build.get("args")) or None,
+            buildargs=str_map(build.get("args")) or None,
             target=build.get("target") or None,
             pull=False,
             timeout=self.build_timeout,
@@ -1379,7 +736,7 @@ class DockerEngine(pulumi.runtime.Mocks):
 
     def _network(self, name: str, inputs: dict) -> tuple[str, dict]:
         typ = T_NETWORK
-        net_name = inputs.get("name") or _autoname(name)
+        net_name = inputs.get("name") or autoname(name)
         self._check_prefix(typ, name, "network name", net_name)
         ipam = None
         if inputs.get("ipamDriver") or inputs.get("ipamOptions") or inputs.get("ipamConfigs"):
@@ -1388,22 +745,22 @@ class DockerEngine(pulumi.runtime.Mocks):
                     subnet=c.get("subnet") or None,
                     iprange=c.get("ipRange") or None,
                     gateway=c.get("gateway") or None,
-                    aux_addresses=_str_map(c.get("auxAddress")) or None,
+                    aux_addresses=str_map(c.get("auxAddress")) or None,
                 )
                 for c in inputs.get("ipamConfigs") or []
             ]
             ipam = docker.types.IPAMConfig(
                 driver=inputs.get("ipamDriver") or "default",
                 pool_configs=pools,
-                options=_str_map(inputs.get("ipamOptions")) or None,
+                options=str_map(inputs.get("ipamOptions")) or None,
             )
         res = self.client.api.create_network(
             net_name,
             driver=inputs.get("driver") or None,
-            options=_str_map(inputs.get("options")) or None,
+            options=str_map(inputs.get("options")) or None,
             ipam=ipam,
             internal=bool(inputs.get("internal")),
-            labels=_labels(inputs.get("labels")) or None,
+            labels=labels(inputs.get("labels")) or None,
             enable_ipv6=bool(inputs.get("ipv6")),
             attachable=bool(inputs.get("attachable")) or None,
             check_duplicate=True,
@@ -1440,7 +797,7 @@ class DockerEngine(pulumi.runtime.Mocks):
 
     def _volume(self, name: str, inputs: dict) -> tuple[str, dict]:
         typ = T_VOLUME
-        vol_name = inputs.get("name") or _autoname(name)
+        vol_name = inputs.get("name") or autoname(name)
         self._check_prefix(typ, name, "volume name", vol_name)
         try:
             self.client.api.inspect_volume(vol_name)
@@ -1450,8 +807,8 @@ class DockerEngine(pulumi.runtime.Mocks):
         info = self.client.api.create_volume(
             vol_name,
             driver=inputs.get("driver") or None,
-            driver_opts=_str_map(inputs.get("driverOpts")) or None,
-            labels=_labels(inputs.get("labels")) or None,
+            driver_opts=str_map(inputs.get("driverOpts")) or None,
+            labels=labels(inputs.get("labels")) or None,
         )
         outputs = dict(inputs)
         outputs.update(
@@ -1515,7 +872,7 @@ class DockerEngine(pulumi.runtime.Mocks):
         argv = list(inputs.get("interpreter") or ["/bin/sh", "-c"]) + [script]
         cwd = os.path.join(self._cwd(), inputs["dir"]) if inputs.get("dir") else self._cwd()
         env = dict(os.environ)
-        env.update(_str_map(inputs.get("environment")))
+        env.update(str_map(inputs.get("environment")))
         if previous_outputs and inputs.get("addPreviousOutputInEnv") is not False:
             for key, var in (
                 ("stdout", "PULUMI_COMMAND_STDOUT"),
@@ -1601,7 +958,7 @@ class DockerEngine(pulumi.runtime.Mocks):
         the recorded plan becomes the new one, which a later delete or replacement uses."""
         spec = self._container_plan(rec.name, {**inputs, "name": rec.docker_name})
         api = self.client.api
-        if _CONTAINER_UPDATE_API.intersection(changed):
+        if CONTAINER_UPDATE_API.intersection(changed):
             # The provider sends zeros for unset values, which the daemon reads as "unchanged"
             # (moby container.UpdateContainer): the SDK leaving them out sends the same.
             mib = 1024 * 1024
@@ -1632,7 +989,7 @@ class DockerEngine(pulumi.runtime.Mocks):
             raise bad("privileged", "privileged containers are refused by the harness")
         if inputs.get("attach") or inputs.get("logs"):
             raise bad("attach" if inputs.get("attach") else "logs", "attach/logs are not supported")
-        cname = inputs.get("name") or _autoname(name)
+        cname = inputs.get("name") or autoname(name)
         for c in inputs.get("command") or []:
             if c == "":
                 raise HarnessError(f"{typ} {name!r}: values for command may not be empty")
@@ -1660,7 +1017,7 @@ class DockerEngine(pulumi.runtime.Mocks):
         if inputs.get("entrypoints"):
             config["Entrypoint"] = list(inputs["entrypoints"])
         if inputs.get("labels"):
-            config["Labels"] = _labels(inputs["labels"])
+            config["Labels"] = labels(inputs["labels"])
 
         # ports (portSetToDockerPorts; schema defaults protocol=tcp, ip=0.0.0.0)
         if inputs.get("ports"):
@@ -1729,11 +1086,11 @@ class DockerEngine(pulumi.runtime.Mocks):
                 if vo.get("noCopy"):
                     opts["NoCopy"] = True
                 if vo.get("labels"):
-                    opts["Labels"] = _labels(vo["labels"])
+                    opts["Labels"] = labels(vo["labels"])
                 if vo.get("driverName") or vo.get("driverOptions"):
                     opts["DriverConfig"] = {
                         "Name": vo.get("driverName") or "",
-                        "Options": _str_map(vo.get("driverOptions")),
+                        "Options": str_map(vo.get("driverOptions")),
                     }
                 mount["VolumeOptions"] = opts
             if mtype == "tmpfs" and m.get("tmpfsOptions"):
@@ -1778,10 +1135,10 @@ class DockerEngine(pulumi.runtime.Mocks):
         if inputs.get("logDriver") or inputs.get("logOpts"):
             host["LogConfig"] = {
                 "Type": inputs.get("logDriver") or "",
-                "Config": _str_map(inputs.get("logOpts")),
+                "Config": str_map(inputs.get("logOpts")),
             }
         if inputs.get("tmpfs"):
-            host["Tmpfs"] = _str_map(inputs["tmpfs"])
+            host["Tmpfs"] = str_map(inputs["tmpfs"])
         if inputs.get("capabilities"):
             caps = inputs["capabilities"]
             if caps.get("adds"):
@@ -1820,7 +1177,7 @@ class DockerEngine(pulumi.runtime.Mocks):
         if inputs.get("cpus"):
             host["NanoCpus"] = int(round(float(inputs["cpus"]) * 1e9))
         if inputs.get("sysctls"):
-            host["Sysctls"] = _str_map(inputs["sysctls"])
+            host["Sysctls"] = str_map(inputs["sysctls"])
         for key, dkey in (
             ("pidMode", "PidMode"),
             ("ipcMode", "IpcMode"),

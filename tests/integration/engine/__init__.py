@@ -55,7 +55,6 @@ leaving ``retainOnDelete`` resources in Docker and refusing to delete protected 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import copy
 import hashlib
@@ -75,6 +74,7 @@ import pulumi
 
 from tests.programrun import RegistrationOptions
 
+from .container_plan import container_plan, swap_bytes
 from .diff import (
     CONTAINER_UPDATE_API,
     check_options,
@@ -945,7 +945,7 @@ class DockerEngine(pulumi.runtime.Mocks):
     # ---- docker:index/container:Container ----------------------------------------------
 
     def _container(self, name: str, inputs: dict) -> tuple[str, dict]:
-        spec = self._container_plan(name, inputs)
+        spec = container_plan(name, inputs, self._cwd())
         self._check_prefix(T_CONTAINER, name, "container name", spec["name"])
         rec = Record(T_CONTAINER, name, None, spec["name"], True, inputs=inputs, spec=spec)
         rec.engine = getattr(self._local, "engine", None)
@@ -956,13 +956,12 @@ class DockerEngine(pulumi.runtime.Mocks):
     def _update_container(self, rec: Record, inputs: dict, changed: list[str]) -> dict:
         """resourceDockerContainerUpdate on the running container (see _CONTAINER_IN_PLACE);
         the recorded plan becomes the new one, which a later delete or replacement uses."""
-        spec = self._container_plan(rec.name, {**inputs, "name": rec.docker_name})
+        spec = container_plan(rec.name, {**inputs, "name": rec.docker_name}, self._cwd())
         api = self.client.api
         if CONTAINER_UPDATE_API.intersection(changed):
             # The provider sends zeros for unset values, which the daemon reads as "unchanged"
             # (moby container.UpdateContainer): the SDK leaving them out sends the same.
             mib = 1024 * 1024
-            swap = int(inputs.get("memorySwap") or 0)
             api.update_container(
                 rec.docker_id,
                 restart_policy=spec["body"]["HostConfig"]["RestartPolicy"],
@@ -970,332 +969,13 @@ class DockerEngine(pulumi.runtime.Mocks):
                 mem_limit=int(inputs.get("memory") or 0) * mib,
                 mem_reservation=int(inputs.get("memoryReservation") or 0) * mib,
                 cpuset_cpus=inputs.get("cpuSet") or None,
-                memswap_limit=swap * mib if swap > 0 else swap,
+                memswap_limit=swap_bytes(int(inputs.get("memorySwap") or 0)),
             )
         was_kept_running = (rec.spec or {}).get("must_run", True)
         if not was_kept_running and spec["must_run"] and spec["start"]:
             api.start(rec.docker_id)  # must_run false -> true
         rec.spec = spec
         return self._container_outputs(inputs, rec.docker_id)
-
-    def _container_plan(self, name: str, inputs: dict) -> dict:
-        """Translate Container inputs into a Docker create body plus the post-create steps."""
-        typ = T_CONTAINER
-        bad = lambda key, why: UntranslatedInputError(typ, name, key, inputs.get(key), why)  # noqa: E731
-        image = inputs.get("image")
-        if not image:
-            raise HarnessError(f"{typ} {name!r}: image is required")
-        if inputs.get("privileged"):
-            raise bad("privileged", "privileged containers are refused by the harness")
-        if inputs.get("attach") or inputs.get("logs"):
-            raise bad("attach" if inputs.get("attach") else "logs", "attach/logs are not supported")
-        cname = inputs.get("name") or autoname(name)
-        for c in inputs.get("command") or []:
-            if c == "":
-                raise HarnessError(f"{typ} {name!r}: values for command may not be empty")
-
-        config: dict[str, Any] = {"Image": image}
-        host: dict[str, Any] = {}
-        for key, dkey in (
-            ("hostname", "Hostname"),
-            ("domainname", "Domainname"),
-            ("user", "User"),
-            ("workingDir", "WorkingDir"),
-            ("stopSignal", "StopSignal"),
-        ):
-            if inputs.get(key):
-                config[dkey] = inputs[key]
-        for key, dkey in (("tty", "Tty"), ("stdinOpen", "OpenStdin")):
-            if inputs.get(key):
-                config[dkey] = True
-        if inputs.get("stopTimeout") is not None:
-            config["StopTimeout"] = int(inputs["stopTimeout"])
-        if inputs.get("envs"):
-            config["Env"] = list(inputs["envs"])
-        if inputs.get("command"):
-            config["Cmd"] = list(inputs["command"])
-        if inputs.get("entrypoints"):
-            config["Entrypoint"] = list(inputs["entrypoints"])
-        if inputs.get("labels"):
-            config["Labels"] = labels(inputs["labels"])
-
-        # ports (portSetToDockerPorts; schema defaults protocol=tcp, ip=0.0.0.0)
-        if inputs.get("ports"):
-            exposed: dict[str, dict] = {}
-            bindings: dict[str, list] = {}
-            for p in inputs["ports"]:
-                key = f"{int(p['internal'])}/{p.get('protocol') or 'tcp'}"
-                exposed[key] = {}
-                ext = p.get("external")
-                bindings.setdefault(key, []).append(
-                    {"HostIp": p.get("ip") or "0.0.0.0", "HostPort": str(int(ext)) if ext else ""}
-                )
-            config["ExposedPorts"] = exposed
-            host["PortBindings"] = bindings
-        if inputs.get("publishAllPorts"):
-            host["PublishAllPorts"] = True
-
-        # volumes (volumeSetToDockerVolumes)
-        binds, volumes_from, anon = [], [], {}
-        for v in inputs.get("volumes") or []:
-            from_c, cpath = v.get("fromContainer") or "", v.get("containerPath") or ""
-            if v.get("volumeName") and v.get("hostPath"):
-                raise HarnessError(
-                    f"{typ} {name!r}: volumes entry sets both volumeName and hostPath (ambiguous)"
-                )
-            source = v.get("volumeName") or v.get("hostPath") or ""
-            if not from_c and not cpath:
-                raise HarnessError(
-                    f"{typ} {name!r}: volume entry without container path or source container"
-                )
-            if from_c and cpath:
-                raise HarnessError(
-                    f"{typ} {name!r}: both a container and a path specified in a volume entry"
-                )
-            if from_c:
-                volumes_from.append(from_c)
-            elif source:
-                binds.append(f"{source}:{cpath}:{'ro' if v.get('readOnly') else 'rw'}")
-            else:
-                anon[cpath] = {}
-        if anon:
-            config["Volumes"] = anon
-        if binds:
-            host["Binds"] = binds
-        if volumes_from:
-            host["VolumesFrom"] = volumes_from
-
-        # mounts
-        mounts = []
-        for m in inputs.get("mounts") or []:
-            mtype = m.get("type")
-            if mtype not in ("bind", "volume", "tmpfs"):
-                raise HarnessError(f"{typ} {name!r}: mounts type {mtype!r} is not supported")
-            mount: dict[str, Any] = {
-                "Type": mtype,
-                "Target": m.get("target"),
-                "Source": m.get("source") or "",
-            }
-            if m.get("readOnly"):
-                mount["ReadOnly"] = True
-            if mtype == "bind" and m.get("bindOptions"):
-                mount["BindOptions"] = {"Propagation": m["bindOptions"].get("propagation") or ""}
-            if mtype == "volume" and m.get("volumeOptions"):
-                vo = m["volumeOptions"]
-                opts: dict[str, Any] = {}
-                if vo.get("noCopy"):
-                    opts["NoCopy"] = True
-                if vo.get("labels"):
-                    opts["Labels"] = labels(vo["labels"])
-                if vo.get("driverName") or vo.get("driverOptions"):
-                    opts["DriverConfig"] = {
-                        "Name": vo.get("driverName") or "",
-                        "Options": str_map(vo.get("driverOptions")),
-                    }
-                mount["VolumeOptions"] = opts
-            if mtype == "tmpfs" and m.get("tmpfsOptions"):
-                to = m["tmpfsOptions"]
-                mount["TmpfsOptions"] = {
-                    k: int(to[s])
-                    for s, k in (("sizeBytes", "SizeBytes"), ("mode", "Mode"))
-                    if to.get(s)
-                }
-            mounts.append(mount)
-        if mounts:
-            host["Mounts"] = mounts
-
-        # healthcheck (Go durations -> ns)
-        hc = inputs.get("healthcheck")
-        if hc:
-            health: dict[str, Any] = {"Test": list(hc.get("tests") or [])}
-            for key, dkey in (
-                ("interval", "Interval"),
-                ("timeout", "Timeout"),
-                ("startPeriod", "StartPeriod"),
-                ("startInterval", "StartInterval"),
-            ):
-                if hc.get(key):
-                    try:
-                        health[dkey] = parse_go_duration(hc[key])
-                    except ValueError as exc:
-                        raise HarnessError(f"{typ} {name!r}: healthcheck.{key}: {exc}") from None
-            if hc.get("retries"):
-                health["Retries"] = int(hc["retries"])
-            config["Healthcheck"] = health
-
-        # host config scalars
-        host["RestartPolicy"] = {
-            "Name": inputs.get("restart") or "no",
-            "MaximumRetryCount": int(inputs.get("maxRetryCount") or 0),
-        }
-        if inputs.get("rm"):
-            host["AutoRemove"] = True
-        if inputs.get("readOnly"):
-            host["ReadonlyRootfs"] = True
-        if inputs.get("logDriver") or inputs.get("logOpts"):
-            host["LogConfig"] = {
-                "Type": inputs.get("logDriver") or "",
-                "Config": str_map(inputs.get("logOpts")),
-            }
-        if inputs.get("tmpfs"):
-            host["Tmpfs"] = str_map(inputs["tmpfs"])
-        if inputs.get("capabilities"):
-            caps = inputs["capabilities"]
-            if caps.get("adds"):
-                host["CapAdd"] = list(caps["adds"])  # passed through as given, like the provider
-            if caps.get("drops"):
-                host["CapDrop"] = list(caps["drops"])
-        for key, dkey in (
-            ("dns", "Dns"),
-            ("dnsOpts", "DnsOptions"),
-            ("dnsSearches", "DnsSearch"),
-            ("securityOpts", "SecurityOpt"),
-            ("groupAdds", "GroupAdd"),
-        ):
-            if inputs.get(key):
-                host[dkey] = list(inputs[key])
-        if inputs.get("hosts"):
-            host["ExtraHosts"] = [f"{h['host']}:{h['ip']}" for h in inputs["hosts"]]
-        if inputs.get("ulimits"):
-            host["Ulimits"] = [
-                {"Name": u["name"], "Soft": int(u["soft"]), "Hard": int(u["hard"])}
-                for u in inputs["ulimits"]
-            ]
-        if inputs.get("memory"):
-            host["Memory"] = int(inputs["memory"]) * 1024 * 1024
-        if inputs.get("memorySwap"):
-            swap = int(inputs["memorySwap"])
-            host["MemorySwap"] = swap * 1024 * 1024 if swap > 0 else swap
-        if inputs.get("memoryReservation"):
-            host["MemoryReservation"] = int(inputs["memoryReservation"]) * 1024 * 1024
-        if inputs.get("shmSize"):
-            host["ShmSize"] = int(inputs["shmSize"]) * 1024 * 1024
-        if inputs.get("cpuShares"):
-            host["CpuShares"] = int(inputs["cpuShares"])
-        if inputs.get("cpuSet"):
-            host["CpusetCpus"] = inputs["cpuSet"]
-        if inputs.get("cpus"):
-            host["NanoCpus"] = int(round(float(inputs["cpus"]) * 1e9))
-        if inputs.get("sysctls"):
-            host["Sysctls"] = str_map(inputs["sysctls"])
-        for key, dkey in (
-            ("pidMode", "PidMode"),
-            ("ipcMode", "IpcMode"),
-            ("cgroupnsMode", "CgroupnsMode"),
-        ):
-            if inputs.get(key):
-                host[dkey] = inputs[key]
-        if inputs.get("init") is not None:
-            host["Init"] = bool(inputs["init"])
-
-        # networks: network_mode, or the first networksAdvanced entry at create, the rest
-        # connected after create (before uploads and start).
-        nets = inputs.get("networksAdvanced") or []
-        mode = inputs.get("networkMode") or ""
-        networking: Optional[dict] = None
-        connects: list[tuple[str, dict]] = []
-
-        def endpoint(n: dict) -> dict:
-            ep: dict[str, Any] = {}
-            ipam = {
-                k: n[s]
-                for s, k in (
-                    ("ipv4Address", "IPv4Address"),
-                    ("ipv6Address", "IPv6Address"),
-                    ("linkLocalIps", "LinkLocalIPs"),
-                )
-                if n.get(s)
-            }
-            if ipam:
-                ep["IPAMConfig"] = ipam
-            if n.get("aliases"):
-                ep["Aliases"] = list(n["aliases"])
-            return ep
-
-        if nets:
-            if mode and mode not in ("bridge", "default"):
-                raise HarnessError(
-                    f"{typ} {name!r}: networkMode {mode!r} cannot be combined with networksAdvanced"
-                )
-            first, rest = nets[0], nets[1:]
-            if not first.get("name"):
-                raise HarnessError(f"{typ} {name!r}: networksAdvanced[0].name is required")
-            host["NetworkMode"] = first["name"]
-            networking = {"EndpointsConfig": {first["name"]: endpoint(first)}}
-            connects = [(n["name"], endpoint(n)) for n in rest]
-        elif mode:
-            host["NetworkMode"] = mode
-
-        if host:
-            config["HostConfig"] = host
-        if networking:
-            config["NetworkingConfig"] = networking
-
-        # uploads: one tar per file, entry name = the file path, mode 0644 / 0744 (executable)
-        # or `permissions`, uid/gid 0 unless numeric owner/group, extracted at "/" before start.
-        uploads = []
-        for i, u in enumerate(inputs.get("uploads") or []):
-            given = [k for k in ("content", "contentBase64", "source") if u.get(k)]
-            if len(given) != 1:
-                raise HarnessError(
-                    f"{typ} {name!r}: uploads[{i}]: exactly one of 'content', 'content_base64' or "
-                    f"'source' must be set (got {given})"
-                )
-            if given[0] == "content":
-                data = u["content"].encode()
-            elif given[0] == "contentBase64":
-                data = base64.b64decode(u["contentBase64"])
-            else:
-                with open(os.path.join(self._cwd(), u["source"]), "rb") as fh:
-                    data = fh.read()
-            if u.get("permissions"):
-                try:
-                    mode_bits = int(str(u["permissions"]), 8)
-                except ValueError:
-                    raise HarnessError(
-                        f"{typ} {name!r}: uploads[{i}].permissions {u['permissions']!r} is not octal"
-                    ) from None
-            else:
-                mode_bits = 0o744 if u.get("executable") else 0o644
-            ids = {}
-            for key in ("owner", "group"):
-                if u.get(key):
-                    if not str(u[key]).isdigit():
-                        raise UntranslatedInputError(
-                            typ,
-                            name,
-                            f"uploads[{i}].{key}",
-                            u[key],
-                            "only numeric ids are translated",
-                        )
-                    ids[key] = int(u[key])
-            if not u.get("file"):
-                raise HarnessError(f"{typ} {name!r}: uploads[{i}].file is required")
-            uploads.append(
-                {
-                    "file": u["file"],
-                    "data": data,
-                    "mode": mode_bits,
-                    "uid": ids.get("owner", 0),
-                    "gid": ids.get("group", 0),
-                }
-            )
-
-        wait_timeout = inputs.get("waitTimeout")
-        refresh_ms = inputs.get("containerReadRefreshTimeoutMilliseconds")
-        return {
-            "name": cname,
-            "body": config,
-            "connects": connects,
-            "uploads": uploads,
-            "start": inputs.get("start") is not False,
-            "wait": bool(inputs.get("wait")),
-            "wait_timeout": int(wait_timeout) if wait_timeout else 60,
-            "must_run": inputs.get("mustRun") is not False,
-            "read_refresh_timeout_ms": int(refresh_ms) if refresh_ms else 15000,
-            "destroy_grace_seconds": int(inputs.get("destroyGraceSeconds") or 0),
-            "remove_volumes": inputs.get("removeVolumes") is not False,
-        }
 
     def _execute_container_plan(self, spec: dict, rec: Record) -> str:
         api = self.client.api

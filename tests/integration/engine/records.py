@@ -24,7 +24,7 @@ class Record:
     removed: bool = False
     inputs: dict = field(default_factory=dict)  # plain (unwrapped) inputs
     outputs: dict = field(default_factory=dict)
-    spec: Optional[dict] = None  # containers: the translated create plan (see ``_container_plan``)
+    spec: Optional[dict] = None  # containers: the translated create plan (container_plan.py)
     resource_id: Optional[str] = None  # the id returned to the Pulumi engine
     # the registration's options (dependencies, retainOnDelete, ...), as the state keeps them
     options: RegistrationOptions = field(default_factory=RegistrationOptions)

@@ -2,7 +2,7 @@
 created, updated, replaced, deleted or left alone, with the input keys that changed.
 
 Both runs go through EchoMocks (no Docker). The per-type diff rules are the integration
-harness's (tests/integration/engine.py `planned_diff`, with the providers' sources cited there);
+harness's (tests/integration/engine/diff.py `planned_diff`, with the providers' sources cited there);
 on top of them, as the Pulumi engine does in a preview, an input that depends on a resource being
 replaced or rebuilt is unknown, so it counts as changed (an image rebuilt gives every container
 a new image id; a replaced container gives a new id to the commands it triggers)."""

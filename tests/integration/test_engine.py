@@ -1,4 +1,4 @@
-"""Tests of the deploying mock (tests/integration/engine.py) against the real Docker engine."""
+"""Tests of the deploying mock (tests/integration/engine/) against the real Docker engine."""
 
 from __future__ import annotations
 

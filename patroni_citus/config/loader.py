@@ -139,20 +139,10 @@ def _read_passwords(
 
 
 def _settings(v: Values, passwords: Passwords) -> Settings:
-    """The settings from values that all passed their rules."""
-    scope = v["cluster.scope"]
-    engines = tuple(
-        DockerHost(
-            v[f"{engine}.name"],
-            v[f"{engine}.endpoint"],
-            v[f"{engine}.certPath"],
-            tuple(v[f"{engine}.sshOpts"]),
-            v[f"{engine}.address"],
-        )
-        for engine in v.get("hosts.engines", ())
-    )
+    """The settings from values that all passed their rules: one builder per section."""
+    hosts = _hosts(v)
     return Settings(
-        cluster=ClusterSettings(scope, "/" + v["cluster.namespace"].strip("/") + "/"),
+        cluster=ClusterSettings(v["cluster.scope"], "/" + v["cluster.namespace"].strip("/") + "/"),
         network=network(v),
         etcd=EtcdSettings(
             v["etcd.members"],
@@ -169,24 +159,7 @@ def _settings(v: Values, passwords: Passwords) -> Settings:
             v["citus.membersPerGroup"],
             v["citus.rebalanceOnJoin"],
         ),
-        patroni=PatroniSettings(
-            v["patroni.members"],
-            v["patroni.ttl"],
-            v["patroni.loopWait"],
-            v["patroni.retryTimeout"],
-            v["patroni.maximumLagOnFailover"],
-            v["patroni.synchronousMode"],
-            v["patroni.failsafeMode"],
-            dict(v["patroni.parameters"]),
-            ResourceLimits(
-                v["patroni.resources.memoryMb"],
-                v["patroni.resources.cpus"],
-                v["patroni.resources.shmSizeMb"],
-            ),
-            v["patroni.superuser"],
-            v["patroni.replicationUser"],
-            v["patroni.restApiUser"],
-        ),
+        patroni=_patroni(v),
         vip=VipSettings(
             v["vip.enabled"],
             ipaddress.IPv4Address(v["vip.address"]) if v["vip.address"] else None,
@@ -195,43 +168,14 @@ def _settings(v: Values, passwords: Passwords) -> Settings:
             v["vip.group"],
             v["vip.intervalMs"],
         ),
-        image=ImageSettings(
-            v["image.name"],
-            v["image.baseImage"],
-            v["image.flavour"],
-            v["image.postgresMajor"],
-            v.get("image.citusVersion", ""),
-            v.get("image.citusPackageVersion"),
-            v.get("image.patroniVersion"),
-            v["image.vipManagerVersion"],
-            v["image.localDebs"],
-        ),
+        image=_image(v),
         passwords=passwords,
         retain_volumes=v["volumes.retainOnDelete"],
-        observability=ObservabilitySettings(
-            v["observability.enabled"],
-            **{
-                service: ServiceSettings(
-                    v[f"observability.{service}.enabled"],
-                    v[f"observability.{service}.image"],
-                    v[f"observability.{service}.hostIp"],
-                    v[f"observability.{service}.hostPort"],
-                )
-                for service in OBSERVABILITY_DEFAULTS
-            },
-        ),
+        observability=_observability(v),
         engine=EngineSettings(v["engine.socket"]),
         crash_watcher=CrashWatcherSettings(v["crashWatcher.enabled"]),
-        endpoints=EndpointSettings(
-            v["endpoints.enabled"],
-            v["endpoints.instances"],
-            v["endpoints.hostIp"],
-            v["endpoints.readWritePort"],
-            v["endpoints.readOnlyPort"],
-            v["endpoints.maxReplicaLagBytes"],
-            # With several hosts each instance runs on its own host.
-            one_per_host=len(engines) > 1,
-        ),
+        # With several hosts each HAProxy instance runs on its own host.
+        endpoints=_endpoints(v, one_per_host=hosts.several),
         pooler=PoolerSettings(
             v["pooler.enabled"],
             v["pooler.hostIp"],
@@ -241,29 +185,112 @@ def _settings(v: Values, passwords: Passwords) -> Settings:
             v["pooler.user"],
             v["pooler.authUser"],
         ),
-        monitoring=MonitoringSettings(
-            v["monitoring.enabled"],
-            v["monitoring.hostIp"],
-            v["monitoring.hostPort"],
-            checks.seconds(v["monitoring.scrapeInterval"]) or 15,
-            v["monitoring.retention"],
-            v["monitoring.maxReplicationLagBytes"],
-            float(v["monitoring.diskUsageRatio"]),
-            v["monitoring.user"],
+        monitoring=_monitoring(v),
+        backups=_backups(v),
+        hosts=hosts,
+    )
+
+
+def _hosts(v: Values) -> HostSettings:
+    engines = tuple(
+        DockerHost(
+            v[f"{engine}.name"],
+            v[f"{engine}.endpoint"],
+            v[f"{engine}.certPath"],
+            tuple(v[f"{engine}.sshOpts"]),
+            v[f"{engine}.address"],
+        )
+        for engine in v.get("hosts.engines", ())
+    )
+    return HostSettings(engines, v["hosts.swarmManager"])
+
+
+def _patroni(v: Values) -> PatroniSettings:
+    return PatroniSettings(
+        v["patroni.members"],
+        v["patroni.ttl"],
+        v["patroni.loopWait"],
+        v["patroni.retryTimeout"],
+        v["patroni.maximumLagOnFailover"],
+        v["patroni.synchronousMode"],
+        v["patroni.failsafeMode"],
+        dict(v["patroni.parameters"]),
+        ResourceLimits(
+            v["patroni.resources.memoryMb"],
+            v["patroni.resources.cpus"],
+            v["patroni.resources.shmSizeMb"],
         ),
-        backups=BackupSettings(
-            v["backups.enabled"],
-            v["backups.repositoryVolume"],
-            checks.seconds(v["backups.fullInterval"]) or 0,
-            checks.seconds(v["backups.incrementalInterval"]) or 0,
-            v["backups.retentionFull"],
-            RestoreSettings(
-                v["backups.restore.source"],
-                v["backups.restore.type"],
-                v["backups.restore.target"],
+        v["patroni.superuser"],
+        v["patroni.replicationUser"],
+        v["patroni.restApiUser"],
+    )
+
+
+def _image(v: Values) -> ImageSettings:
+    return ImageSettings(
+        v["image.name"],
+        v["image.baseImage"],
+        v["image.flavour"],
+        v["image.postgresMajor"],
+        v.get("image.citusVersion", ""),
+        v.get("image.citusPackageVersion"),
+        v.get("image.patroniVersion"),
+        v["image.vipManagerVersion"],
+        v["image.localDebs"],
+    )
+
+
+def _observability(v: Values) -> ObservabilitySettings:
+    return ObservabilitySettings(
+        v["observability.enabled"],
+        **{
+            service: ServiceSettings(
+                v[f"observability.{service}.enabled"],
+                v[f"observability.{service}.image"],
+                v[f"observability.{service}.hostIp"],
+                v[f"observability.{service}.hostPort"],
             )
-            if "backups.restore.type" in v
-            else None,
-        ),
-        hosts=HostSettings(engines, v["hosts.swarmManager"]),
+            for service in OBSERVABILITY_DEFAULTS
+        },
+    )
+
+
+def _endpoints(v: Values, one_per_host: bool) -> EndpointSettings:
+    return EndpointSettings(
+        v["endpoints.enabled"],
+        v["endpoints.instances"],
+        v["endpoints.hostIp"],
+        v["endpoints.readWritePort"],
+        v["endpoints.readOnlyPort"],
+        v["endpoints.maxReplicaLagBytes"],
+        one_per_host=one_per_host,
+    )
+
+
+def _monitoring(v: Values) -> MonitoringSettings:
+    return MonitoringSettings(
+        v["monitoring.enabled"],
+        v["monitoring.hostIp"],
+        v["monitoring.hostPort"],
+        checks.seconds(v["monitoring.scrapeInterval"]) or 15,
+        v["monitoring.retention"],
+        v["monitoring.maxReplicationLagBytes"],
+        float(v["monitoring.diskUsageRatio"]),
+        v["monitoring.user"],
+    )
+
+
+def _backups(v: Values) -> BackupSettings:
+    restore = None
+    if "backups.restore.type" in v:
+        restore = RestoreSettings(
+            v["backups.restore.source"], v["backups.restore.type"], v["backups.restore.target"]
+        )
+    return BackupSettings(
+        v["backups.enabled"],
+        v["backups.repositoryVolume"],
+        checks.seconds(v["backups.fullInterval"]) or 0,
+        checks.seconds(v["backups.incrementalInterval"]) or 0,
+        v["backups.retentionFull"],
+        restore,
     )

@@ -2,7 +2,7 @@
 """pc-crash-watch: releases a dead Patroni leader's key the moment the engine reports that its
 container died, so the synchronous standby takes over in seconds instead of after the TTL.
 
-Why it is safe (README, "Crash failover"):
+Why it is safe (docs/failover-and-partitions.md, "Crash failover"):
 - It acts only on the engine's word that the container is dead: a `die` event, or, on start,
   a container listed as exited or dead. When a PID namespace's init exits, the kernel kills
   and reaps every other process in it before the exit is reported, so no PostgreSQL process

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, TypeVar
 
 from ..config import HostSettings, Passwords, Settings
 from . import endpoints, monitoring, render
@@ -22,6 +22,8 @@ from .vip import VipPlan, plan_vip
 LEADERS_TIMEOUT_S = 300
 PASSWORDS_TIMEOUT_S = 300
 OVERLAY_RELEASE_TIMEOUT_S = 120
+
+Plan = TypeVar("Plan")
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,6 @@ class ClusterPlan:
     engine_proxy: Optional[EngineProxyPlan]
     backups: Optional[BackupsPlan]
     vip: Optional[VipPlan]
-    vip_group: int
     crash_watcher: Optional[CrashWatcherPlan]
     service_roles: Optional[ServiceRolesPlan]
     endpoints: Optional[EndpointsPlan]
@@ -103,7 +104,7 @@ class ClusterPlan:
 
 
 def plan_cluster(settings: Settings) -> ClusterPlan:
-    def when(enabled: bool, plan: Callable[[Settings], Any]) -> Any:
+    def when(enabled: bool, plan: Callable[[Settings], Plan]) -> Optional[Plan]:
         return plan(settings) if enabled else None
 
     services_on = settings.pooler.enabled or settings.monitoring.enabled
@@ -128,7 +129,6 @@ def plan_cluster(settings: Settings) -> ClusterPlan:
         engine_proxy=when(settings.engine_proxy_needed, plan_engine_proxy),
         backups=when(settings.backups.enabled, plan_backups),
         vip=when(settings.vip.enabled, plan_vip),
-        vip_group=settings.vip.group,
         crash_watcher=when(settings.crash_watcher.enabled, plan_crash_watcher),
         service_roles=when(services_on, _service_roles),
         endpoints=when(settings.endpoints.enabled, plan_endpoints),

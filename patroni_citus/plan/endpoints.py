@@ -13,7 +13,6 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from .. import conventions
 from ..config import Settings
 from . import connections as render_connections
-from . import render
 from .render import MEMBER_CONFIG, Credentials
 
 # How fast HAProxy follows Patroni: an UP server is checked every second, a changing or DOWN
@@ -328,7 +327,6 @@ class PoolerPlan:
     auth_user: str  # the healthcheck logs in as it
     instances: tuple[PgBouncerPlan, ...]  # instance i in front of HAProxy instance i
     endpoint: Mapping[str, Any]  # the output
-    run_env: Optional[Mapping[str, str]]
 
 
 def plan_endpoints(settings: Settings) -> EndpointsPlan:
@@ -375,5 +373,4 @@ def plan_pooler(settings: Settings) -> PoolerPlan:
         auth_user=settings.pooler.auth_user,
         instances=tuple(instances),
         endpoint=pooler_outputs(settings),
-        run_env=render.engines_environment(settings),
     )

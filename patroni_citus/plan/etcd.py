@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Optional
 
 from .. import conventions
 from ..config import Settings
@@ -31,7 +31,6 @@ class EtcdPlan:
     members: tuple[EtcdMemberPlan, ...]
     client_urls: tuple[str, ...]
     image: Optional[str]  # etcd.image pulled onto the engines; None: the project image
-    run_env: Optional[Mapping[str, str]]
 
 
 def plan_etcd(settings: Settings) -> EtcdPlan:
@@ -56,5 +55,4 @@ def plan_etcd(settings: Settings) -> EtcdPlan:
         members=tuple(members),
         client_urls=tuple(render.etcd_client_urls(settings)),
         image=settings.etcd.image,
-        run_env=render.engines_environment(settings),
     )

@@ -57,7 +57,6 @@ class GroupPlan:
     dynamic_config_command: str
     # A worker group's join and drain commands; None for the coordinator or without Citus.
     membership: Optional[tuple[str, str]]
-    run_env: Optional[Mapping[str, str]]
 
 
 def plan_groups(settings: Settings) -> tuple[GroupPlan, ...]:
@@ -79,7 +78,6 @@ def plan_group(settings: Settings, group: Group, coordinators: list[str]) -> Gro
         limits=settings.patroni.resources,
         dynamic_config_command=render.group_config_command(settings, group, ROLLOUT_TIMEOUT_S),
         membership=membership,
-        run_env=render.engines_environment(settings),
     )
 
 

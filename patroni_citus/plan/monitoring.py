@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from .. import conventions
 from ..config import Settings
@@ -393,7 +393,6 @@ class MonitoringPlan:
     exporters: tuple[ExporterPlan, ...]
     exporter_files: Callable[[Credentials], str]  # the same for every member
     prometheus: PrometheusPlan
-    run_env: Optional[dict[str, str]]
 
 
 def plan_monitoring(settings: Settings) -> MonitoringPlan:
@@ -424,5 +423,4 @@ def plan_monitoring(settings: Settings) -> MonitoringPlan:
         exporters=exporters,
         exporter_files=partial(exporter_files, settings),
         prometheus=prometheus,
-        run_env=render.engines_environment(settings),
     )

@@ -21,6 +21,7 @@ class SidecarPlan:
 @dataclass(frozen=True)
 class VipPlan:
     scope: str
+    group: int  # the group whose leader holds the address
     address: str
     healthcheck: tuple[str, ...]
     sidecars: tuple[SidecarPlan, ...]
@@ -30,6 +31,7 @@ def plan_vip(settings: Settings) -> VipPlan:
     vip = settings.vip
     return VipPlan(
         scope=settings.cluster.scope,
+        group=vip.group,
         address=str(vip.address),
         healthcheck=tuple(conventions.vip_manager_healthcheck(vip.interface)),
         sidecars=tuple(

@@ -15,7 +15,12 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from ..plan import render
-from ..plan.cluster import ClusterPlan, CredentialsPlan, NetworkPlan
+from ..plan.backups import BackupsPlan
+from ..plan.cluster import ClusterPlan, CredentialsPlan, NetworkPlan, ServiceRolesPlan
+from ..plan.endpoints import EndpointsPlan, PoolerPlan
+from ..plan.engine_proxy import CrashWatcherPlan, EngineProxyPlan
+from ..plan.monitoring import MonitoringPlan
+from ..plan.vip import VipPlan
 from .backups import Backups, BackupsArgs
 from .container_options import ContainerOptions
 from .crash_watcher import CrashWatcher, CrashWatcherArgs
@@ -72,22 +77,25 @@ class PatroniCitusCluster(pulumi.ComponentResource):
 
         self._network = self._cluster_network(plan.network)
         self._credentials = self._passwords(plan.credentials)
-        engine = self._engine_proxy() if plan.engine_proxy else None
+        engine = self._engine_proxy(plan.engine_proxy) if plan.engine_proxy else None
         # Before every other container: with fluentd on, they log to it.
         self.observability = self._observability(engine)
         self._options = self._container_options(plan.network)
         etcd = self._etcd()
         set_passwords = self._set_passwords(etcd)
-        self.backups = self._backups() if plan.backups else None
+        self.backups = self._backups(plan.backups) if plan.backups else None
         groups = self._groups([*etcd.containers, *etcd.ready, set_passwords])
         deployed = [m for g in groups for m in g.deployed_members]
-        vip = self._vip(groups, etcd) if plan.vip else None
+        vip = self._vip(plan.vip, groups, etcd) if plan.vip else None
         if plan.crash_watcher:
-            self._crash_watcher(engine, etcd)
-        self.service_roles = self._service_roles(deployed) if plan.service_roles else None
-        endpoints = self._endpoints() if plan.endpoints else None
-        pooler = self._pooler(endpoints) if plan.pooler else None
-        self.monitoring = self._monitoring(deployed) if plan.monitoring else None
+            self._crash_watcher(plan.crash_watcher, engine, etcd)
+        roles = self._service_roles(plan.service_roles, deployed) if plan.service_roles else None
+        self.service_roles = roles
+        endpoints = self._endpoints(plan.endpoints) if plan.endpoints else None
+        pooler = self._pooler(plan.pooler, endpoints, roles) if plan.pooler else None
+        self.monitoring = (
+            self._monitoring(plan.monitoring, deployed, roles) if plan.monitoring else None
+        )
         probe = self._group_leaders(deployed, vip.containers if vip else [])
 
         self._outputs(etcd, probe, endpoints, pooler)
@@ -129,11 +137,10 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             password("monitoring", given.monitoring, plan.monitored),
         ).apply(lambda values: render.Credentials(*values))
 
-    def _engine_proxy(self) -> EngineProxy:
-        assert self._plan.engine_proxy is not None
+    def _engine_proxy(self, plan: EngineProxyPlan) -> EngineProxy:
         return EngineProxy(
             f"{self._name}-engine",
-            EngineProxyArgs(self._plan.engine_proxy, self._engines.only_image, self._network),
+            EngineProxyArgs(plan, self._engines.only_image, self._network),
             opts=self._child,
         )
 
@@ -168,6 +175,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                 self._etcd_images(),
                 self._engines,
                 self._options,
+                self._plan.run_env,
             ),
             opts=self._child,
         )
@@ -218,12 +226,11 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=etcd.ready),
         )
 
-    def _backups(self) -> Backups:
+    def _backups(self, plan: BackupsPlan) -> Backups:
         """Before the members, which mount its repository."""
-        assert self._plan.backups is not None
         return Backups(
             f"{self._name}-backups",
-            BackupsArgs(self._plan.backups, self._network, self._engines.only_image, self._options),
+            BackupsArgs(plan, self._network, self._engines.only_image, self._options),
             opts=self._child,
         )
 
@@ -243,6 +250,7 @@ class PatroniCitusCluster(pulumi.ComponentResource):
                         self._engines,
                         self._credentials,
                         self._options,
+                        self._plan.run_env,
                         depends_on=[*depends_on, *before],
                         coordinator=groups[0].deployed_members if groups else (),
                         backup_repository=repository,
@@ -252,13 +260,12 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             )
         return groups
 
-    def _vip(self, groups: list[PatroniCitusGroup], etcd: EtcdCluster) -> VipManager:
-        assert self._plan.vip is not None
+    def _vip(self, plan: VipPlan, groups: list[PatroniCitusGroup], etcd: EtcdCluster) -> VipManager:
         return VipManager(
             f"{self._name}-vip",
             VipManagerArgs(
-                self._plan.vip,
-                groups[self._plan.vip_group].deployed_members,
+                plan,
+                groups[plan.group].deployed_members,
                 self._engines.only_image,
                 self._options,
                 depends_on=etcd.containers,
@@ -266,12 +273,14 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _crash_watcher(self, engine: Optional[EngineProxy], etcd: EtcdCluster) -> CrashWatcher:
-        assert self._plan.crash_watcher is not None and engine is not None  # planned together
+    def _crash_watcher(
+        self, plan: CrashWatcherPlan, engine: Optional[EngineProxy], etcd: EtcdCluster
+    ) -> CrashWatcher:
+        assert engine is not None  # planned whenever the crash watcher is
         return CrashWatcher(
             f"{self._name}-crash-watcher",
             CrashWatcherArgs(
-                self._plan.crash_watcher,
+                plan,
                 self._network,
                 engine,
                 self._engines.only_image,
@@ -281,11 +290,11 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _service_roles(self, deployed: list[DeployedMember]) -> command.local.Command:
+    def _service_roles(
+        self, plan: ServiceRolesPlan, deployed: list[DeployedMember]
+    ) -> command.local.Command:
         """What the service layer logs in as: created once every member is ready, changed
         before anything that uses a role is reconfigured."""
-        plan = self._plan.service_roles
-        assert plan is not None
         run_env = self._plan.run_env
 
         def environment(c: render.Credentials) -> dict[str, str]:
@@ -301,45 +310,54 @@ class PatroniCitusCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[m.ready for m in deployed]),
         )
 
-    def _endpoints(self) -> Endpoints:
-        assert self._plan.endpoints is not None
+    def _endpoints(self, plan: EndpointsPlan) -> Endpoints:
         return Endpoints(
             f"{self._name}-endpoints",
-            EndpointsArgs(self._plan.endpoints, self._network, self._engines, self._options),
+            EndpointsArgs(plan, self._network, self._engines, self._options),
             opts=self._child,
         )
 
-    def _pooler(self, endpoints: Optional[Endpoints]) -> Pooler:
-        # The settings refuse a pooler without endpoints; roles exist whenever it is on.
-        assert self._plan.pooler is not None
-        assert endpoints is not None and self.service_roles is not None
+    def _pooler(
+        self,
+        plan: PoolerPlan,
+        endpoints: Optional[Endpoints],
+        roles: Optional[command.local.Command],
+    ) -> Pooler:
+        # The settings refuse a pooler without endpoints; roles are planned whenever it is on.
+        assert endpoints is not None and roles is not None
         return Pooler(
             f"{self._name}-pooler",
             PoolerArgs(
-                self._plan.pooler,
+                plan,
                 self._network,
                 self._engines.only_image,
                 self._credentials,
                 endpoints.containers,
-                self.service_roles,
+                roles,
                 self._options,
+                self._plan.run_env,
             ),
             opts=self._child,
         )
 
-    def _monitoring(self, deployed: list[DeployedMember]) -> Monitoring:
-        assert self._plan.monitoring is not None
-        assert self.service_roles is not None  # planned with monitoring on
+    def _monitoring(
+        self,
+        plan: MonitoringPlan,
+        deployed: list[DeployedMember],
+        roles: Optional[command.local.Command],
+    ) -> Monitoring:
+        assert roles is not None  # planned whenever monitoring is
         return Monitoring(
             f"{self._name}-monitoring",
             MonitoringArgs(
-                self._plan.monitoring,
+                plan,
                 self._network,
                 self._engines.only_image,
                 self._credentials,
                 deployed,
-                self.service_roles,
+                roles,
                 self._options,
+                self._plan.run_env,
                 metrics_network=self.observability.metrics_network,
             ),
             opts=self._child,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import pulumi
 import pulumi_command as command
@@ -23,6 +23,8 @@ class EtcdClusterArgs:
     image_of: Callable[[str], pulumi.Input[str]]  # a member's image, by container name
     engines: Engines
     container_options: ContainerOptions
+    # How the local commands reach the engines (ClusterPlan.run_env).
+    run_env: Optional[Mapping[str, str]]
 
 
 class EtcdCluster(pulumi.ComponentResource):
@@ -47,7 +49,7 @@ class EtcdCluster(pulumi.ComponentResource):
                     f"{name}-{member.number}-ready",
                     create=member.ready_command,
                     triggers=[container.id],
-                    environment=args.plan.run_env,
+                    environment=args.run_env,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
                 )
             )

@@ -4,7 +4,7 @@ credentials in every member (the exporter itself runs beside Patroni, images/pat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_command as command
@@ -28,6 +28,8 @@ class MonitoringArgs:
     # The monitoring role exists (and has its new password) before an exporter uses it.
     service_roles: command.local.Command
     container_options: ContainerOptions
+    # How the local commands reach the engines (ClusterPlan.run_env).
+    run_env: Optional[Mapping[str, str]]
     # cadvisor's internal network, when there is one: Prometheus scrapes it there.
     metrics_network: Optional[docker.Network] = None
 
@@ -58,7 +60,7 @@ class Monitoring(pulumi.ComponentResource):
                 stdin=files,
                 # A new container gets the files again.
                 triggers=[members[exporter.member].container.id],
-                environment=plan.run_env,
+                environment=args.run_env,
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=[args.service_roles, members[exporter.member].ready]
                 ),

@@ -4,7 +4,7 @@ Patroni cluster when Citus is off)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_command as command
@@ -45,6 +45,8 @@ class PatroniCitusGroupArgs:
     engines: Engines
     credentials: pulumi.Output[render.Credentials]
     container_options: ContainerOptions
+    # How the local commands reach the engines (ClusterPlan.run_env).
+    run_env: Optional[Mapping[str, str]]
     depends_on: Sequence[pulumi.Resource] = ()
     # A worker group's membership waits for the coordinator's members.
     coordinator: Sequence[DeployedMember] = ()
@@ -84,7 +86,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         self.dynamic_config = command.local.Command(
             f"{name}-dynamic-config",
             create=plan.dynamic_config_command,
-            environment=plan.run_env,
+            environment=args.run_env,
             opts=pulumi.ResourceOptions(parent=self, depends_on=ready_members),
         )
         self.membership: Optional[command.local.Command] = None
@@ -96,7 +98,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
                 f"{name}-membership",
                 create=join,
                 delete=drain,
-                environment=plan.run_env,
+                environment=args.run_env,
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=[*ready_members, *(m.ready for m in args.coordinator)],
@@ -114,7 +116,7 @@ class PatroniCitusGroup(pulumi.ComponentResource):
         revisions: dict[str, pulumi.Output[str]],
         args: PatroniCitusGroupArgs,
     ) -> DeployedMember:
-        run_env = args.plan.run_env
+        run_env = args.run_env
         provider = args.engines.provider_of(member.name)
         volume = data_volume(f"{child}-data", member.volume, parent=self, provider=provider)
         turn = command.local.Command(

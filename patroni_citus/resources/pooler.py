@@ -4,7 +4,7 @@ per HAProxy instance."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_command as command
@@ -26,6 +26,8 @@ class PoolerArgs:
     # Its files name the service roles: on a rotation the roles change first.
     service_roles: pulumi.Resource
     container_options: ContainerOptions
+    # How the local commands reach the engines (ClusterPlan.run_env).
+    run_env: Optional[Mapping[str, str]]
 
 
 class Pooler(pulumi.ComponentResource):
@@ -50,7 +52,7 @@ class Pooler(pulumi.ComponentResource):
                 stdin=files,
                 # A new container gets its files again; a changed file is rewritten in place.
                 triggers=[container.id],
-                environment=args.plan.run_env,
+                environment=args.run_env,
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=[container, args.service_roles]
                 ),
